@@ -1,0 +1,293 @@
+/**
+ * The one matrix-multiply entry point. Affine layers, fast convolution and
+ * everything else that multiplies matrices call `gemm`, so that a faster
+ * backend (OpenBLAS through FFI, WASM SIMD) plugs in here and nowhere else.
+ *
+ * @module
+ */
+
+import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
+
+/**
+ * Arguments of `gemm`, named as in BLAS: `C = alpha·op(A)·op(B) + beta·C`
+ * where `op(A)` is `m × k`, `op(B)` is `k × n` and `C` is `m × n`, all
+ * row-major.
+ */
+export interface GemmArgs {
+  /** Use Aᵀ: `a` holds a `k × m` matrix. Default false. */
+  transA?: boolean;
+  /** Use Bᵀ: `b` holds an `n × k` matrix. Default false. */
+  transB?: boolean;
+  /** Rows of op(A) and C. */
+  m: number;
+  /** Columns of op(B) and C. */
+  n: number;
+  /** Columns of op(A), rows of op(B). */
+  k: number;
+  /** Scale of the product. Default 1. */
+  alpha?: number;
+  /** Storage of A. */
+  a: Data;
+  /** First element of A in `a`. Default 0. */
+  aOffset?: number;
+  /** Row stride of the stored A. Default: its column count (`transA ? m : k`). */
+  lda?: number;
+  /** Storage of B; same dtype as `a`. */
+  b: Data;
+  /** First element of B in `b`. Default 0. */
+  bOffset?: number;
+  /** Row stride of the stored B. Default: its column count (`transB ? k : n`). */
+  ldb?: number;
+  /** Scale of the existing C. Default 0 (C is overwritten, never read). */
+  beta?: number;
+  /** Storage of C; same dtype as `a`. */
+  c: Data;
+  /** First element of C in `c`. Default 0. */
+  cOffset?: number;
+  /** Row stride of C. Default `n`. */
+  ldc?: number;
+}
+
+/** A matrix-multiply implementation behind the `gemm` seam. */
+export interface GemmBackend {
+  /** Short name shown in logs and reports (`ts`, `blas`, `wasm`). */
+  readonly name: string;
+  /** Computes `C = alpha·op(A)·op(B) + beta·C` on validated, defaulted arguments. */
+  gemm(args: Required<GemmArgs>): void;
+}
+
+// Panel sizes: an MR × NR register block, and KC so that one packed B panel
+// (KC × NR doubles) and one A panel stay in L1 while the micro-kernel runs.
+const MR = 3;
+const NR = 4;
+const KC = 256;
+const MC = 96;
+
+const packA = new Float64Array(MC * KC);
+let packB = new Float64Array(KC * 64);
+
+/**
+ * The packed, register-blocked TypeScript kernel: always available.
+ * Both operands are packed into float64 panels, so the micro-kernel is one
+ * monomorphic function whatever the storage dtype.
+ */
+export const tsBackend: GemmBackend = {
+  name: "ts",
+  gemm(g) {
+    const { m, n, k, alpha, beta, c, cOffset, ldc } = g;
+    scaleC(c, cOffset, ldc, m, n, beta);
+    if (k === 0 || alpha === 0) return;
+    const nPanels = Math.ceil(n / NR);
+    if (packB.length < KC * nPanels * NR) packB = new Float64Array(KC * nPanels * NR);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = Math.min(KC, k - pc);
+      packPanelsB(g, pc, kc, nPanels);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = Math.min(MC, m - ic);
+        const mPanels = Math.ceil(mc / MR);
+        packPanelsA(g, ic, mc, pc, kc, mPanels);
+        for (let jp = 0; jp < nPanels; jp++) {
+          const nr = Math.min(NR, n - jp * NR);
+          for (let ip = 0; ip < mPanels; ip++) {
+            const mr = Math.min(MR, mc - ip * MR);
+            microKernel(kc, packA, ip * kc * MR, packB, jp * kc * NR, acc);
+            storeBlock(c, cOffset + (ic + ip * MR) * ldc + jp * NR, ldc, mr, nr, alpha);
+          }
+        }
+      }
+    }
+  },
+};
+
+const acc = new Float64Array(MR * NR);
+
+function scaleC(c: Data, off: number, ldc: number, m: number, n: number, beta: number): void {
+  if (beta === 1) return;
+  for (let i = 0; i < m; i++) {
+    const row = off + i * ldc;
+    if (beta === 0) c.fill(0, row, row + n);
+    else for (let j = 0; j < n; j++) c[row + j] *= beta;
+  }
+}
+
+function packPanelsA(g: Required<GemmArgs>, ic: number, mc: number, pc: number, kc: number, mPanels: number): void {
+  const { a, aOffset, lda, transA } = g;
+  const dst = packA;
+  // Row i, column p of op(A) sits at (i, p) of A, or (p, i) of the stored Aᵀ.
+  const rowStride = transA ? 1 : lda;
+  const colStride = transA ? lda : 1;
+  for (let ip = 0; ip < mPanels; ip++) {
+    const base = ip * kc * MR;
+    for (let r = 0; r < MR; r++) {
+      const i = ic + ip * MR + r;
+      if (i < ic + mc) {
+        let src = aOffset + i * rowStride + pc * colStride;
+        for (let p = 0; p < kc; p++, src += colStride) dst[base + p * MR + r] = a[src];
+      } else {
+        for (let p = 0; p < kc; p++) dst[base + p * MR + r] = 0;
+      }
+    }
+  }
+}
+
+function packPanelsB(g: Required<GemmArgs>, pc: number, kc: number, nPanels: number): void {
+  const { b, bOffset, ldb, transB, n } = g;
+  const dst = packB;
+  const rowStride = transB ? 1 : ldb;
+  const colStride = transB ? ldb : 1;
+  for (let jp = 0; jp < nPanels; jp++) {
+    const base = jp * kc * NR;
+    for (let q = 0; q < NR; q++) {
+      const j = jp * NR + q;
+      if (j < n) {
+        let src = bOffset + pc * rowStride + j * colStride;
+        for (let p = 0; p < kc; p++, src += rowStride) dst[base + p * NR + q] = b[src];
+      } else {
+        for (let p = 0; p < kc; p++) dst[base + p * NR + q] = 0;
+      }
+    }
+  }
+}
+
+function microKernel(kc: number, ap: Float64Array, ao: number, bp: Float64Array, bo: number, out: Float64Array): void {
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+  for (let p = 0; p < kc; p++) {
+    const a0 = ap[ao], a1 = ap[ao + 1], a2 = ap[ao + 2];
+    const b0 = bp[bo], b1 = bp[bo + 1], b2 = bp[bo + 2], b3 = bp[bo + 3];
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3;
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3;
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3;
+    ao += MR;
+    bo += NR;
+  }
+  out[0] = c00, out[1] = c01, out[2] = c02, out[3] = c03;
+  out[4] = c10, out[5] = c11, out[6] = c12, out[7] = c13;
+  out[8] = c20, out[9] = c21, out[10] = c22, out[11] = c23;
+}
+
+function storeBlock(c: Data, off: number, ldc: number, mr: number, nr: number, alpha: number): void {
+  for (let r = 0; r < mr; r++) {
+    for (let q = 0; q < nr; q++) c[off + r * ldc + q] += alpha * acc[r * NR + q];
+  }
+}
+
+let backend: GemmBackend = tsBackend;
+
+/** The backend `gemm` uses now. */
+export function gemmBackend(): GemmBackend {
+  return backend;
+}
+
+/** Makes `b` the backend behind `gemm`; returns the previous one. */
+export function setGemmBackend(b: GemmBackend): GemmBackend {
+  const previous = backend;
+  backend = b;
+  return previous;
+}
+
+/**
+ * `C = alpha·op(A)·op(B) + beta·C` on row-major storage: the single matrix
+ * product of gradstream. `a`, `b` and `c` must share one dtype.
+ *
+ * @example
+ * ```ts
+ * import { gemm } from "./gemm.ts";
+ * const a = new Float64Array([1, 2, 3, 4]); // 2 × 2
+ * const b = new Float64Array([5, 6, 7, 8]); // 2 × 2
+ * const c = new Float64Array(4);
+ * gemm({ m: 2, n: 2, k: 2, a, b, c }); // c = [19, 22, 43, 50]
+ * ```
+ */
+export function gemm(args: GemmArgs): void {
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const { m, n, k, a, b, c } = args;
+  const full: Required<GemmArgs> = {
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    alpha: args.alpha ?? 1,
+    a,
+    aOffset: args.aOffset ?? 0,
+    lda: args.lda ?? (transA ? m : k),
+    b,
+    bOffset: args.bOffset ?? 0,
+    ldb: args.ldb ?? (transB ? k : n),
+    beta: args.beta ?? 0,
+    c,
+    cOffset: args.cOffset ?? 0,
+    ldc: args.ldc ?? n,
+  };
+  validate(full);
+  if (m === 0 || n === 0) return;
+  backend.gemm(full);
+}
+
+function validate(g: Required<GemmArgs>): void {
+  const { m, n, k } = g;
+  for (const [name, v] of [["m", m], ["n", n], ["k", k]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`gemm: ${name} = ${v} is not a non-negative integer`);
+  }
+  const ctor = g.a.constructor;
+  if (g.b.constructor !== ctor || g.c.constructor !== ctor) {
+    throw new TypeError(
+      `gemm: a, b and c must share one dtype, got ${g.a.constructor.name}, ${g.b.constructor.name}, ${g.c.constructor.name}`,
+    );
+  }
+  const check = (name: string, data: Data, off: number, ld: number, rows: number, cols: number) => {
+    if (ld < cols) throw new RangeError(`gemm: ld${name} = ${ld} is less than the ${cols} columns of stored ${name}`);
+    if (rows > 0 && cols > 0 && off + (rows - 1) * ld + cols > data.length) {
+      throw new RangeError(
+        `gemm: stored ${name} of ${rows} × ${cols} (ld ${ld}, offset ${off}) overruns its ${data.length} elements`,
+      );
+    }
+  };
+  check("a", g.a, g.aOffset, g.lda, g.transA ? k : m, g.transA ? m : k);
+  check("b", g.b, g.bOffset, g.ldb, g.transB ? n : k, g.transB ? k : n);
+  check("c", g.c, g.cOffset, g.ldc, m, n);
+}
+
+/**
+ * The 2-D product `op(a)·op(b)` as a new tensor (a convenience over `gemm`).
+ *
+ * @example
+ * ```ts
+ * import { array, toNested } from "./tensor.ts";
+ * import { matmul } from "./gemm.ts";
+ * toNested(matmul(array([[1, 2]]), array([[3], [4]]))); // [[11]]
+ * ```
+ */
+export function matmul(
+  a: Tensor,
+  b: Tensor,
+  { transA = false, transB = false }: { transA?: boolean; transB?: boolean } = {},
+): Tensor {
+  if (a.ndim !== 2 || b.ndim !== 2) {
+    throw new RangeError(`matmul: expected 2-D tensors, got a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`);
+  }
+  const [m, ka] = transA ? [a.shape[1], a.shape[0]] : a.shape;
+  const [kb, n] = transB ? [b.shape[1], b.shape[0]] : b.shape;
+  if (ka !== kb) {
+    throw new RangeError(
+      `matmul: inner dimensions differ: op(a) is ${m} × ${ka} and op(b) is ${kb} × ${n} (a ${formatShape(a.shape)}, b ${
+        formatShape(b.shape)
+      })`,
+    );
+  }
+  const out = zeros([m, n], a.dtype);
+  gemm({ transA, transB, m, n, k: ka, a: a.data, b: b.data, c: out.data });
+  return out;
+}
