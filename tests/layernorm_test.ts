@@ -1,0 +1,152 @@
+import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
+import { matmul } from "../layers/gemm.ts";
+import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
+import { layernormBackward, layernormForward } from "../layers/layernorm.ts";
+import { RandomState } from "../layers/random.ts";
+import { array, astype, clone, full, map, Tensor, zeros } from "../layers/tensor.ts";
+
+interface Arr {
+  shape: number[];
+  data: number[];
+}
+/** One layer-norm case of the fixture. */
+interface LayernormCase {
+  eps: number;
+  x: Arr;
+  gamma: Arr;
+  beta: Arr;
+  dout: Arr;
+  out: Arr;
+  dx: Arr;
+  dgamma: Arr;
+  dbeta: Arr;
+}
+const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/norm_layers.json", import.meta.url)));
+const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+
+/** Mean and biased std of each row of a 2-D tensor (numpy's `axis=1`). */
+function rowStats(t: Tensor): { means: number[]; stds: number[] } {
+  const [n, d] = t.shape;
+  const means: number[] = [], stds: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(t.data.subarray(i * d, (i + 1) * d));
+    const m = row.reduce((p, v) => p + v, 0) / d;
+    means.push(m);
+    stds.push(Math.sqrt(row.reduce((p, v) => p + (v - m) ** 2, 0) / d));
+  }
+  return { means, stds };
+}
+
+Deno.test("layernormForward gives zero-mean unit-std rows, then beta means and gamma stds", () => {
+  const rs = new RandomState(231);
+  const [N, D1, D2, D3] = [4, 50, 60, 3];
+  const X = rs.randn(N, D1), W1 = rs.randn(D1, D2), W2 = rs.randn(D2, D3);
+  const a = matmul(map(matmul(X, W1), (v) => Math.max(0, v)), W2);
+  assert(rowStats(a).stds.every((s) => s > 1), "pre-activation rows should be far from unit std");
+
+  const plain = rowStats(layernormForward(a, full([D3], 1), zeros([D3])).out);
+  const scaled = rowStats(layernormForward(a, full([D3], 3), full([D3], 5)).out);
+  for (let i = 0; i < N; i++) {
+    assertLess(Math.abs(plain.means[i]), 1e-6);
+    assertLess(Math.abs(plain.stds[i] - 1), 1e-6);
+    assertLess(Math.abs(scaled.means[i] - 5), 1e-6);
+    assertLess(Math.abs(scaled.stds[i] - 3), 1e-6);
+  }
+});
+
+Deno.test("layernormBackward matches numeric gradients (N=4, D=5, x = 5·randn + 12)", () => {
+  const rs = new RandomState(231);
+  const [N, D] = [4, 5];
+  const x = map(rs.randn(N, D), (v) => 5 * v + 12);
+  const gamma = rs.randn(D), beta = rs.randn(D), dout = rs.randn(N, D);
+  const dxNum = evalNumericalGradientArray((t) => layernormForward(t, gamma, beta).out, x, dout);
+  const dgNum = evalNumericalGradientArray((t) => layernormForward(x, t, beta).out, clone(gamma), dout);
+  const dbNum = evalNumericalGradientArray((t) => layernormForward(x, gamma, t).out, clone(beta), dout);
+  const { dx, dgamma, dbeta } = layernormBackward(dout, layernormForward(x, gamma, beta).cache);
+  const errs = [relError(dxNum, dx), relError(dgNum, dgamma), relError(dbNum, dbeta)];
+  console.log(
+    `  dx ${errs[0].toExponential(2)}, dgamma ${errs[1].toExponential(2)}, dbeta ${errs[2].toExponential(2)}`,
+  );
+  assertLess(errs[0], 1e-8);
+  assertLess(errs[1], 1e-10);
+  assertLess(errs[2], 1e-10);
+});
+
+Deno.test("layernorm agrees with PyTorch layer_norm in float64 within 1e-9 (outputs and gradients)", () => {
+  for (const [name, c] of Object.entries(fixture.cases.layernorm as Record<string, LayernormCase>)) {
+    const { out, cache } = layernormForward(tensor(c.x), tensor(c.gamma), tensor(c.beta), { eps: c.eps });
+    const g = layernormBackward(tensor(c.dout), cache);
+    const errs = {
+      out: relError(out, tensor(c.out)),
+      dx: relError(g.dx, tensor(c.dx)),
+      dgamma: relError(g.dgamma, tensor(c.dgamma)),
+      dbeta: relError(g.dbeta, tensor(c.dbeta)),
+    };
+    console.log(`  ${name}: ${Object.entries(errs).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ")}`);
+    for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-9, `${name} ${k}`);
+  }
+});
+
+Deno.test("layernorm in float32 returns float32 and tracks the float64 result", () => {
+  const c = fixture.cases.layernorm.default as LayernormCase;
+  const x = tensor(c.x), gamma = tensor(c.gamma), beta = tensor(c.beta), dout = tensor(c.dout);
+  const r64 = layernormForward(x, gamma, beta), g64 = layernormBackward(dout, r64.cache);
+  const r32 = layernormForward(astype(x, "float32"), astype(gamma, "float32"), astype(beta, "float32"));
+  const g32 = layernormBackward(astype(dout, "float32"), r32.cache);
+  const maxDiff = (a: Tensor, b: Tensor) => Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i])));
+  for (
+    const [name, a, b] of [
+      ["out", r32.out, r64.out],
+      ["dx", g32.dx, g64.dx],
+      ["dgamma", g32.dgamma, g64.dgamma],
+      ["dbeta", g32.dbeta, g64.dbeta],
+    ] as const
+  ) {
+    assertEquals(a.dtype, "float32", name);
+    assertLess(maxDiff(a, b), 1e-5, name);
+  }
+});
+
+Deno.test("layernorm of a constant row gives beta and finite gradients, never NaN", () => {
+  const x = array([[4, 4, 4], [1, 2, 6]]);
+  const beta = array([1, 2, 3]);
+  const { out, cache } = layernormForward(x, array([2, 2, 2]), beta);
+  assertEquals(Array.from(out.data.subarray(0, 3)), [1, 2, 3]);
+  const { dx, dgamma, dbeta } = layernormBackward(array([[1, 0, 2], [0, 1, 1]]), cache);
+  for (const t of [dx, dgamma, dbeta]) assert(t.data.every(Number.isFinite), `${t.data}`);
+  // Constant row: x̂ = 0, so dx = istd·(g − mean(g)) with g = 2·dout = (2, 0, 4).
+  assertLess(
+    relError(array(Array.from(dx.data.subarray(0, 3))), array([0, -2, 2].map((v) => v / Math.sqrt(1e-5)))),
+    1e-9,
+  );
+});
+
+Deno.test("layernorm rejects bad shapes, dtypes and eps with messages naming the rule", () => {
+  const x = zeros([3, 5]), g = zeros([5]), b = zeros([5]);
+  assertThrows(
+    () => layernormForward(x, zeros([3]), b),
+    RangeError,
+    "layernormForward: gamma (3,) must have shape (D,) = (5,) for x (3, 5)",
+  );
+  assertThrows(
+    () => layernormForward(zeros([3, 5, 2]), g, b),
+    RangeError,
+    "layernormForward: x (3, 5, 2) must be 2-D (N, D)",
+  );
+  assertThrows(
+    () => layernormForward(x, g, zeros([5], "float32")),
+    TypeError,
+    "layernormForward: x is float64, gamma is float64, beta is float32; they must share one dtype",
+  );
+  assertThrows(
+    () => layernormForward(x, g, b, { eps: -1 }),
+    RangeError,
+    "layernormForward: eps -1 must be a positive finite number",
+  );
+  const { cache } = layernormForward(x, g, b);
+  assertThrows(
+    () => layernormBackward(zeros([5, 3]), cache),
+    RangeError,
+    "layernormBackward: dout (5, 3) and x (3, 5) must have the same shape",
+  );
+});
