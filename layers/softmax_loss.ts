@@ -1,0 +1,71 @@
+/**
+ * The softmax (cross-entropy) loss over class scores, with its gradient.
+ *
+ * @module
+ */
+
+import type { Labels } from "./models/model.ts";
+import { formatShape, type Tensor, zerosLike } from "./tensor.ts";
+
+/** A loss value and its gradient with respect to the scores. */
+export interface LossResult {
+  /** Mean loss over the N examples. */
+  loss: number;
+  /** Gradient of `loss` with respect to the scores, shape (N, C), dtype of the scores. */
+  dx: Tensor;
+}
+
+/**
+ * Throws unless `x` is a non-empty (N, C) score matrix and `y` holds N integer
+ * labels in [0, C). `where` names the caller in the message.
+ */
+export function checkScoresAndLabels(where: string, x: Tensor, y: Labels): void {
+  if (x.ndim !== 2) throw new RangeError(`${where}: x ${formatShape(x.shape)} must be 2-D (N, C)`);
+  const [n, c] = x.shape;
+  if (n === 0 || c === 0) throw new RangeError(`${where}: x ${formatShape(x.shape)} has no scores`);
+  if (y.length !== n) {
+    throw new RangeError(`${where}: y has ${y.length} labels but x ${formatShape(x.shape)} has ${n} rows`);
+  }
+  for (let i = 0; i < n; i++) {
+    const v = y[i];
+    if (!Number.isInteger(v) || v < 0 || v >= c) {
+      throw new RangeError(`${where}: label y[${i}] = ${v} is outside [0, ${c}) for x ${formatShape(x.shape)}`);
+    }
+  }
+}
+
+/**
+ * Softmax loss `−mean log softmax(x)[i, y[i]]` and its gradient. Each row is
+ * shifted by its maximum before exponentiating (log-sum-exp), so large
+ * scores neither overflow nor lose precision.
+ *
+ * @param x scores, shape (N, C), float32 or float64
+ * @param y labels, N integers in [0, C)
+ * @returns `loss` (a number, accumulated in float64) and `dx` (N, C) in the dtype of `x`
+ *
+ * @example
+ * ```ts
+ * import { array } from "./tensor.ts";
+ * import { softmaxLoss } from "./softmax_loss.ts";
+ * softmaxLoss(array([[0, 0]]), new Int32Array([1])).loss; // log 2 ≈ 0.693
+ * ```
+ */
+export function softmaxLoss(x: Tensor, y: Labels): LossResult {
+  checkScoresAndLabels("softmaxLoss", x, y);
+  const [n, c] = x.shape;
+  const dx = zerosLike(x);
+  const s = x.data, g = dx.data;
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const row = i * c;
+    let max = -Infinity;
+    for (let j = 0; j < c; j++) if (s[row + j] > max) max = s[row + j];
+    let z = 0;
+    for (let j = 0; j < c; j++) z += Math.exp(s[row + j] - max);
+    const logZ = Math.log(z) + max;
+    loss += logZ - s[row + y[i]];
+    for (let j = 0; j < c; j++) g[row + j] = Math.exp(s[row + j] - logZ) / n;
+    g[row + y[i]] -= 1 / n;
+  }
+  return { loss: loss / n, dx };
+}
