@@ -1,0 +1,406 @@
+/**
+ * First-order update rules for training: the course's optim.py (`sgd`,
+ * `sgd_momentum`, `rmsprop`, `adam`) with camelCase names.
+ *
+ * Every rule has the course's signature, `rule(w, dw, config?)`, and returns
+ * `{ nextW, config }`. Two differences from the numpy code, both for speed,
+ * since a rule runs for every parameter on every iteration:
+ *
+ * - `w` is updated IN PLACE and returned as `nextW` (as numpy's `w -= …`
+ *   does in the course's `sgd`). Callers that need the old weights must
+ *   clone them first.
+ * - The state tensors (`velocity`, `cache`, `m`, `v`) are allocated once, on
+ *   the first call, and then updated in place; `config` itself is the object
+ *   passed in, with defaults filled in (as Python's `config.setdefault`).
+ *
+ * `w`, `dw` and the state tensors must share one shape and one dtype; float32
+ * weights stay float32 (the arithmetic runs in float64 and is rounded on
+ * store). Unknown config keys are errors, so a misspelt `learning_rate`
+ * cannot silently train with the default.
+ *
+ * A config holds only numbers and Tensors, so optimizer state can be saved
+ * exactly: see `configToCheckpoint` and `configFromCheckpoint`.
+ *
+ * @module
+ */
+
+import { type Data, formatShape, Tensor, zerosLike } from "../layers/tensor.ts";
+
+/** Config of `sgd`. */
+export interface SgdConfig {
+  /** Step size. Default 1e-2. */
+  learningRate: number;
+}
+
+/** Config of `sgdMomentum`. */
+export interface SgdMomentumConfig {
+  /** Step size. Default 1e-2. */
+  learningRate: number;
+  /** Momentum in [0, 1]; 0 is plain SGD. Default 0.9. */
+  momentum: number;
+  /** Running velocity, shape and dtype of `w`; zeros on the first call. */
+  velocity: Tensor;
+}
+
+/** Config of `rmsprop`. */
+export interface RmspropConfig {
+  /** Step size. Default 1e-2. */
+  learningRate: number;
+  /** Decay of the squared-gradient average, in [0, 1]. Default 0.99. */
+  decayRate: number;
+  /** Added to the denominator to avoid dividing by zero. Default 1e-8. */
+  epsilon: number;
+  /** Moving average of squared gradients, shape and dtype of `w`; zeros on the first call. */
+  cache: Tensor;
+}
+
+/** Config of `adam`. */
+export interface AdamConfig {
+  /** Step size. Default 1e-3 (as the course's adam; the other rules default to 1e-2). */
+  learningRate: number;
+  /** Decay of the gradient average, in [0, 1). Default 0.9. */
+  beta1: number;
+  /** Decay of the squared-gradient average, in [0, 1). Default 0.999. */
+  beta2: number;
+  /** Added to the denominator to avoid dividing by zero. Default 1e-8. */
+  epsilon: number;
+  /** Moving average of gradients, shape and dtype of `w`; zeros on the first call. */
+  m: Tensor;
+  /** Moving average of squared gradients, shape and dtype of `w`; zeros on the first call. */
+  v: Tensor;
+  /** Number of updates done so far; incremented before the bias correction, so the first step uses t = 1. Default 0. */
+  t: number;
+}
+
+/** What every rule returns: the updated weights (the same tensor as `w`) and the config (the same object, filled in). */
+export interface UpdateResult<C> {
+  /** `w` itself, updated in place. */
+  nextW: Tensor;
+  /** The config passed in (or a new one), with defaults and state filled in. */
+  config: C;
+}
+
+/** Any rule's config seen generically: scalars and tensors by key, as a checkpoint stores it. */
+export type OptimConfig = { [key: string]: number | Tensor | undefined };
+
+/** A rule called through `updateRules` by name; each rule checks its own keys at run time. */
+export type UpdateRule = (w: Tensor, dw: Tensor, config?: OptimConfig) => UpdateResult<OptimConfig>;
+
+/** The names of the rules in `updateRules`. */
+export type UpdateRuleName = "sgd" | "sgdMomentum" | "rmsprop" | "adam";
+
+/** The scalar and tensor keys each rule accepts; anything else in a config is an error. */
+export const CONFIG_KEYS: Readonly<Record<UpdateRuleName, { scalars: readonly string[]; tensors: readonly string[] }>> =
+  Object.freeze({
+    sgd: { scalars: ["learningRate"], tensors: [] },
+    sgdMomentum: { scalars: ["learningRate", "momentum"], tensors: ["velocity"] },
+    rmsprop: { scalars: ["learningRate", "decayRate", "epsilon"], tensors: ["cache"] },
+    adam: { scalars: ["learningRate", "beta1", "beta2", "epsilon", "t"], tensors: ["m", "v"] },
+  });
+
+function checkKeys(config: object, rule: UpdateRuleName): void {
+  const { scalars, tensors } = CONFIG_KEYS[rule];
+  for (const key in config) {
+    if (!scalars.includes(key) && !tensors.includes(key)) {
+      throw new Error(
+        `${rule}: unknown config key "${key}"; ${rule} takes ${[...scalars, ...tensors].join(", ")}`,
+      );
+    }
+  }
+}
+
+function checkPair(w: Tensor, dw: Tensor, rule: string): void {
+  if (!(w instanceof Tensor) || !(dw instanceof Tensor)) {
+    throw new TypeError(`${rule}: w and dw must be Tensors`);
+  }
+  if (!sameShape(w.shape, dw.shape)) {
+    throw new RangeError(
+      `${rule}: w ${formatShape(w.shape)} and dw ${formatShape(dw.shape)} must have the same shape`,
+    );
+  }
+  if (w.dtype !== dw.dtype) throw new TypeError(`${rule}: w is ${w.dtype} but dw is ${dw.dtype}; they must match`);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Reads a scalar, filling in the default; `lo`/`hi` bound it (`hiOpen` excludes `hi`). */
+function scalar(
+  config: Record<string, unknown>,
+  key: string,
+  fallback: number,
+  rule: string,
+  lo: number,
+  hi: number,
+  hiOpen = false,
+): number {
+  let value = config[key];
+  if (value === undefined) config[key] = value = fallback;
+  if (typeof value !== "number") throw new TypeError(`${rule}: config.${key} must be a number, got ${typeof value}`);
+  if (!Number.isFinite(value) || !(value >= lo && (hiOpen ? value < hi : value <= hi))) {
+    const range = hi === Infinity ? `finite and ≥ ${lo}` : `in [${lo}, ${hi}${hiOpen ? ")" : "]"}`;
+    throw new Error(`${rule}: config.${key} = ${value} must be ${range}`);
+  }
+  return value;
+}
+
+/** Reads a state tensor, allocating zeros like `w` on the first call. */
+function state(config: Record<string, unknown>, key: string, w: Tensor, rule: string): Data {
+  let t = config[key];
+  if (t === undefined) config[key] = t = zerosLike(w);
+  if (!(t instanceof Tensor)) throw new TypeError(`${rule}: config.${key} must be a Tensor, got ${typeof t}`);
+  if (!sameShape(t.shape, w.shape)) {
+    throw new RangeError(
+      `${rule}: config.${key} ${formatShape(t.shape)} and w ${formatShape(w.shape)} must have the same shape`,
+    );
+  }
+  if (t.dtype !== w.dtype) {
+    throw new TypeError(`${rule}: config.${key} is ${t.dtype} but w is ${w.dtype}; they must match`);
+  }
+  return t.data;
+}
+
+/**
+ * Vanilla stochastic gradient descent: `w −= learningRate · dw`.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient of the loss with respect to `w`, same shape and dtype
+ * @param config `{ learningRate = 1e-2 }`; filled in and returned
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { sgd } from "./update_rules.ts";
+ * const { nextW } = sgd(array([1, 2]), array([10, 10]), { learningRate: 0.1 });
+ * nextW.data; // Float64Array [0, 1]
+ * ```
+ */
+export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): UpdateResult<SgdConfig> {
+  checkPair(w, dw, "sgd");
+  checkKeys(config, "sgd");
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-2, "sgd", 0, Infinity);
+  const wd = w.data, g = dw.data;
+  for (let i = 0; i < wd.length; i++) wd[i] -= lr * g[i];
+  return { nextW: w, config: config as SgdConfig };
+}
+
+/**
+ * SGD with momentum: `velocity = momentum · velocity − learningRate · dw`,
+ * then `w += velocity`.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-2, momentum = 0.9, velocity = zeros like w }`;
+ *   filled in and returned, `velocity` updated in place
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { sgdMomentum } from "./update_rules.ts";
+ * const w = array([1, 2]);
+ * const { config } = sgdMomentum(w, array([1, 1]), { learningRate: 0.1 });
+ * sgdMomentum(w, array([1, 1]), config); // velocity −0.19: w ≈ [0.71, 1.71]
+ * ```
+ */
+export function sgdMomentum(
+  w: Tensor,
+  dw: Tensor,
+  config: Partial<SgdMomentumConfig> = {},
+): UpdateResult<SgdMomentumConfig> {
+  checkPair(w, dw, "sgdMomentum");
+  checkKeys(config, "sgdMomentum");
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-2, "sgdMomentum", 0, Infinity);
+  const mu = scalar(c, "momentum", 0.9, "sgdMomentum", 0, 1);
+  const v = state(c, "velocity", w, "sgdMomentum");
+  const wd = w.data, g = dw.data;
+  for (let i = 0; i < wd.length; i++) {
+    v[i] = mu * v[i] - lr * g[i];
+    wd[i] += v[i];
+  }
+  return { nextW: w, config: config as SgdMomentumConfig };
+}
+
+/**
+ * RMSProp: `cache = decayRate · cache + (1 − decayRate) · dw²`, then
+ * `w −= learningRate · dw / (√cache + epsilon)`.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-2, decayRate = 0.99, epsilon = 1e-8, cache = zeros like w }`;
+ *   filled in and returned, `cache` updated in place
+ */
+export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = {}): UpdateResult<RmspropConfig> {
+  checkPair(w, dw, "rmsprop");
+  checkKeys(config, "rmsprop");
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-2, "rmsprop", 0, Infinity);
+  const decay = scalar(c, "decayRate", 0.99, "rmsprop", 0, 1);
+  const eps = scalar(c, "epsilon", 1e-8, "rmsprop", 0, Infinity);
+  const cache = state(c, "cache", w, "rmsprop");
+  const wd = w.data, g = dw.data;
+  const keep = 1 - decay;
+  for (let i = 0; i < wd.length; i++) {
+    const gi = g[i];
+    cache[i] = decay * cache[i] + keep * (gi * gi);
+    // Same operation order as numpy's `w - lr * dw / (sqrt(cache) + eps)`, so float64 results agree bit for bit.
+    wd[i] -= (lr * gi) / (Math.sqrt(cache[i]) + eps);
+  }
+  return { nextW: w, config: config as RmspropConfig };
+}
+
+/**
+ * Adam with bias correction. `t` is incremented first, then
+ * `m = beta1·m + (1 − beta1)·dw`, `v = beta2·v + (1 − beta2)·dw²`,
+ * `mt = m / (1 − beta1^t)`, `vt = v / (1 − beta2^t)`, and
+ * `w −= learningRate · mt / (√vt + epsilon)`.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, m, v = zeros like w, t = 0 }`;
+ *   filled in and returned, `m` and `v` updated in place and `t` incremented
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { adam } from "./update_rules.ts";
+ * // The first step moves every weight by about learningRate, whatever the gradient's scale.
+ * const { nextW, config } = adam(array([1, 1]), array([100, -0.01]), { learningRate: 0.1 });
+ * nextW.data; // ≈ [0.9, 1.1]
+ * config.t; // 1
+ * ```
+ */
+export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): UpdateResult<AdamConfig> {
+  checkPair(w, dw, "adam");
+  checkKeys(config, "adam");
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-3, "adam", 0, Infinity);
+  const b1 = scalar(c, "beta1", 0.9, "adam", 0, 1, true);
+  const b2 = scalar(c, "beta2", 0.999, "adam", 0, 1, true);
+  const eps = scalar(c, "epsilon", 1e-8, "adam", 0, Infinity);
+  const t0 = scalar(c, "t", 0, "adam", 0, Number.MAX_SAFE_INTEGER);
+  if (!Number.isInteger(t0)) throw new Error(`adam: config.t = ${t0} must be a non-negative integer`);
+  const m = state(c, "m", w, "adam");
+  const v = state(c, "v", w, "adam");
+  const t = t0 + 1;
+  c.t = t;
+  const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
+  const k1 = 1 - b1, k2 = 1 - b2;
+  const wd = w.data, g = dw.data;
+  for (let i = 0; i < wd.length; i++) {
+    const gi = g[i];
+    m[i] = b1 * m[i] + k1 * gi;
+    v[i] = b2 * v[i] + k2 * (gi * gi);
+    // Read m and v back after the store: in float32 the course's numpy code also uses the rounded values.
+    const mt = m[i] / bc1, vt = v[i] / bc2;
+    wd[i] -= (lr * mt) / (Math.sqrt(vt) + eps);
+  }
+  return { nextW: w, config: config as AdamConfig };
+}
+
+/**
+ * The rules by name, as the course's Solver looks them up (`update_rule`).
+ * Typed generically (`OptimConfig`); each rule still checks its keys and
+ * values at run time.
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { updateRules } from "./update_rules.ts";
+ * const config = {};
+ * updateRules["adam"](array([1, 2]), array([0.5, 0.5]), config); // config now holds m, v, t
+ * ```
+ */
+export const updateRules: Readonly<Record<UpdateRuleName, UpdateRule>> = Object.freeze({
+  sgd: sgd as unknown as UpdateRule,
+  sgdMomentum: sgdMomentum as unknown as UpdateRule,
+  rmsprop: rmsprop as unknown as UpdateRule,
+  adam: adam as unknown as UpdateRule,
+});
+
+/** A config split into what a checkpoint stores: numbers (metadata) and tensors (data). */
+export interface OptimizerCheckpoint {
+  /** The scalar entries (`learningRate`, `t`, …), exactly as numbers. */
+  scalars: Record<string, number>;
+  /** The state tensors (`velocity`, `m`, …), shared with the config, not copied. */
+  tensors: Record<string, Tensor>;
+}
+
+/**
+ * Splits a rule's config into scalars and tensors for saving. The tensors are
+ * the config's own (no copy), and the rules update them in place: encode the
+ * checkpoint before the next update, or clone them.
+ *
+ * @param config a config as a rule returned it (numbers and Tensors only)
+ * @returns `{ scalars, tensors }`
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { adam, configFromCheckpoint, configToCheckpoint } from "./update_rules.ts";
+ * const { config } = adam(array([1, 2]), array([0.5, 0.5]));
+ * const { scalars, tensors } = configToCheckpoint(config); // scalars.t === 1; tensors.m, tensors.v
+ * const restored = configFromCheckpoint({ scalars, tensors }, { rule: "adam" });
+ * ```
+ */
+export function configToCheckpoint(config: object): OptimizerCheckpoint {
+  const scalars: Record<string, number> = {};
+  const tensors: Record<string, Tensor> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    if (typeof value === "number") scalars[key] = value;
+    else if (value instanceof Tensor) tensors[key] = value;
+    else {throw new TypeError(
+        `configToCheckpoint: config.${key} is a ${typeof value}; only numbers and Tensors can be saved`,
+      );}
+  }
+  return { scalars, tensors };
+}
+
+/** Options of `configFromCheckpoint`. */
+export interface ConfigFromCheckpointOptions {
+  /** When given, every key must be one this rule takes (numbers for its scalars, Tensors for its state). */
+  rule?: UpdateRuleName;
+}
+
+/**
+ * Rebuilds a config from what `configToCheckpoint` returned (after a save
+ * and a load). The tensors are used as they are (no copy): the rule will
+ * update them in place.
+ *
+ * @param checkpoint `{ scalars, tensors }`
+ * @param options `{ rule }` to check the keys against that rule
+ * @returns a config to pass to the rule
+ */
+export function configFromCheckpoint(
+  checkpoint: OptimizerCheckpoint,
+  options: ConfigFromCheckpointOptions = {},
+): OptimConfig {
+  const { scalars, tensors } = checkpoint;
+  const config: OptimConfig = {};
+  const keys = options.rule === undefined ? undefined : CONFIG_KEYS[options.rule];
+  for (const [key, value] of Object.entries(scalars)) {
+    if (typeof value !== "number") throw new TypeError(`configFromCheckpoint: scalar "${key}" is a ${typeof value}`);
+    if (keys && !keys.scalars.includes(key)) {
+      throw new Error(`configFromCheckpoint: "${key}" is not a scalar of ${options.rule} (${keys.scalars.join(", ")})`);
+    }
+    config[key] = value;
+  }
+  for (const [key, value] of Object.entries(tensors)) {
+    if (!(value instanceof Tensor)) throw new TypeError(`configFromCheckpoint: tensor "${key}" is not a Tensor`);
+    if (key in config) throw new Error(`configFromCheckpoint: "${key}" is both a scalar and a tensor`);
+    if (keys && !keys.tensors.includes(key)) {
+      throw new Error(
+        `configFromCheckpoint: "${key}" is not a state tensor of ${options.rule} (${
+          keys.tensors.join(", ") || "none"
+        })`,
+      );
+    }
+    config[key] = value;
+  }
+  return config;
+}
