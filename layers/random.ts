@@ -476,6 +476,7 @@ export class RandomState {
    * `scale` must be ≥ 0.
    */
   normal(loc?: number, scale?: number): number;
+  /** A float64 tensor of `shape` filled with normal samples `loc + scale · z`. */
   normal(loc: number, scale: number, shape: number | readonly number[]): Tensor;
   normal(loc = 0, scale = 1, shape?: number | readonly number[]): number | Tensor {
     if (!(scale >= 0)) throw new Error(`normal: scale ${scale} is not ≥ 0`);
@@ -492,6 +493,7 @@ export class RandomState {
    * tensor of `shape`. As in numpy, `high < low` is allowed (the interval flips).
    */
   uniform(low?: number, high?: number): number;
+  /** A float64 tensor of `shape` filled with uniform samples in [low, high). */
   uniform(low: number, high: number, shape: number | readonly number[]): Tensor;
   uniform(low = 0, high = 1, shape?: number | readonly number[]): number | Tensor {
     const range = high - low;
@@ -520,6 +522,7 @@ export class RandomState {
    * ```
    */
   randint(low: number, high?: number): number;
+  /** A float64 tensor of `size` filled with integers in [low, high) (or [0, low) when `high` is undefined). */
   randint(low: number, high: number | undefined, size: number | readonly number[]): Tensor;
   randint(low: number, high?: number, size?: number | readonly number[]): number | Tensor {
     if (high === undefined) [low, high] = [0, low];
@@ -653,6 +656,7 @@ export class RandomState {
    * ```
    */
   choice(a: number): number;
+  /** `size` indices in [0, a), with replacement unless `replace` is false. */
   choice(a: number, size: number, options?: { replace?: boolean }): Int32Array;
   choice(a: number, size?: number, { replace = true }: { replace?: boolean } = {}): number | Int32Array {
     const n = size ?? 1;
