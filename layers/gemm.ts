@@ -101,7 +101,11 @@ export const tsBackend: GemmBackend = {
 
 const acc = new Float64Array(MR * NR);
 
-function scaleC(c: Data, off: number, ldc: number, m: number, n: number, beta: number): void {
+/**
+ * `C = beta·C` on the `m × n` block at `off`; beta = 0 writes zeros, so NaN
+ * already in C does not survive (as BLAS). Shared by every backend.
+ */
+export function scaleC(c: Data, off: number, ldc: number, m: number, n: number, beta: number): void {
   if (beta === 1) return;
   for (let i = 0; i < m; i++) {
     const row = off + i * ldc;

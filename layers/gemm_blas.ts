@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { GemmArgs, GemmBackend } from "./gemm.ts";
+import { type GemmArgs, type GemmBackend, scaleC } from "./gemm.ts";
 import type { Data } from "./tensor.ts";
 
 // CBLAS enum values (cblas.h).
@@ -262,16 +262,6 @@ function makeBackend(lib: BlasLib, library: string, maxThreads?: number): BlasBa
     },
   };
   return backend;
-}
-
-/** `C = beta·C` on the `m × n` block, with beta = 0 writing zeros (NaN in C is not propagated). */
-export function scaleC(c: Data, off: number, ldc: number, m: number, n: number, beta: number): void {
-  if (beta === 1) return;
-  for (let i = 0; i < m; i++) {
-    const row = off + i * ldc;
-    if (beta === 0) c.fill(0, row, row + n);
-    else for (let j = 0; j < n; j++) c[row + j] *= beta;
-  }
 }
 
 let cached: BlasLoadResult | undefined;

@@ -12,8 +12,7 @@
  * @module
  */
 
-import { type GemmArgs, type GemmBackend, tsBackend } from "./gemm.ts";
-import { scaleC } from "./gemm_blas.ts";
+import { type GemmArgs, type GemmBackend, scaleC, tsBackend } from "./gemm.ts";
 import { WASM_KERNEL_PLAIN_BASE64, WASM_KERNEL_RELAXED_BASE64, WASM_KERNEL_SHAPE } from "./gemm_wasm_bytes.ts";
 import type { Data } from "./tensor.ts";
 
