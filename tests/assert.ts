@@ -28,6 +28,25 @@ export function assert(expr: unknown, msg = ""): asserts expr {
 
 /** Asserts deep equality of `actual` and `expected` (structural, strict). */
 export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
+  // node's diff of two large unequal typed arrays takes minutes; name the first difference instead.
+  if (ArrayBuffer.isView(actual) && ArrayBuffer.isView(expected) && !(actual instanceof DataView)) {
+    const a = actual as unknown as ArrayLike<number>, e = expected as unknown as ArrayLike<number>;
+    if (actual.constructor !== expected.constructor || a.length !== e.length) {
+      throw new AssertionError(
+        `Values are not equal${
+          suffix(msg)
+        }: ${actual.constructor.name}(${a.length}) vs ${expected.constructor.name}(${e.length})`,
+      );
+    }
+    for (let i = 0; i < a.length; i++) {
+      if (!Object.is(a[i], e[i])) {
+        throw new AssertionError(
+          `Values are not equal${suffix(msg)}: first difference at index ${i}: ${a[i]} vs ${e[i]}`,
+        );
+      }
+    }
+    return;
+  }
   try {
     deepStrictEqual(actual, expected);
   } catch (e) {

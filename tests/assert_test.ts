@@ -70,3 +70,16 @@ Deno.test("assertRejects awaits the promise", async () => {
   await assertRejects(() => Promise.reject(new Error("boom")), Error, "boom");
   await assertRejects(() => assertRejects(() => Promise.resolve(1)), AssertionError);
 });
+
+Deno.test("assertEquals names the first differing index of large typed arrays quickly", () => {
+  const a = new Float64Array(4_000_000), b = new Float64Array(4_000_000);
+  b[3_999_999] = 1;
+  assertThrows(() => assertEquals(a, b), AssertionError, "first difference at index 3999999: 0 vs 1");
+  assertThrows(
+    () => assertEquals<ArrayLike<number>>(new Float32Array(2), new Float64Array(2)),
+    AssertionError,
+    "Float32Array(2) vs Float64Array(2)",
+  );
+  assertThrows(() => assertEquals(new Float64Array([NaN]), new Float64Array([0])), AssertionError);
+  assertEquals(new Float64Array([NaN, 1]), new Float64Array([NaN, 1]));
+});
