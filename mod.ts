@@ -215,3 +215,52 @@ export {
   writeSafetensors,
 } from "./pipeline/safetensors.ts";
 export { type AtomicWriteOptions, writeFileAtomic } from "./pipeline/atomic_write.ts";
+
+// gemm backends
+export {
+  availableBackends,
+  chooseBestBackend,
+  describeGemmBackend,
+  GEMM_BACKEND_NAMES,
+  type GemmBackendInfo,
+  type GemmBackendName,
+  useGemmBackend,
+  type UseGemmBackendOptions,
+} from "./layers/gemm_backends.ts";
+
+// The training pipeline
+export {
+  Solver,
+  type SolverData,
+  type SolverOptions,
+  train,
+  TrainingStoppedError,
+  type TrainResult,
+} from "./pipeline/solver.ts";
+export type {
+  EndRecord,
+  EpochRecord,
+  IterationRecord,
+  RunDescription,
+  StartRecord,
+  StoppedRecord,
+  TrainRecord,
+} from "./pipeline/records.ts";
+export { BatchSampler, courseSchedule, type SamplingMode, type Schedule } from "./pipeline/schedule.ts";
+export { StepGate } from "./pipeline/step_gate.ts";
+export type { Gradients, HighWaterMarks, Minibatch, Step, Stop, Ticket, TrainEvent } from "./pipeline/messages.ts";
+export type { RandomSnapshot, SolverState, TrainingSnapshot } from "./pipeline/training_state.ts";
+export type { ProgressSinkOptions } from "./pipeline/progress.ts";
+export { checkAccuracy, type CheckAccuracyOptions } from "./pipeline/check_accuracy.ts";
+export {
+  type Checkpoint,
+  CheckpointError,
+  type CheckpointRunInfo,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./pipeline/checkpoint.ts";
+export { collectRecords, parseRunLog, readRunLog } from "./pipeline/run_log.ts";
+export { minibatchStage, type MinibatchStageOptions } from "./pipeline/minibatch_stage.ts";
+export { forwardBackwardStage, type ForwardBackwardStageOptions } from "./pipeline/forward_backward_stage.ts";
+export { optimizerStage, type OptimizerStageOptions } from "./pipeline/optimizer_stage.ts";
+export { evaluationStage, type EvaluationStageOptions } from "./pipeline/evaluation_stage.ts";

@@ -64,7 +64,7 @@ export interface CheckpointRunInfo {
 
 /** A checkpoint that cannot be used: unreadable, not a checkpoint, or not this run's. */
 export class CheckpointError extends Error {
-  /** @param message what is wrong, naming the file */
+  /** An error whose message says what is wrong, naming the file. */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";

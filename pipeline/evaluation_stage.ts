@@ -21,9 +21,11 @@ export interface EvaluationStageOptions {
   model: Model;
   /** Training data, for the training-accuracy check. */
   xTrain: Tensor;
+  /** Training labels. */
   yTrain: Labels;
   /** Validation data. */
   xVal: Tensor;
+  /** Validation labels. */
   yVal: Labels;
   /** The run's schedule. */
   schedule: Schedule;

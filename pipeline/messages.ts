@@ -19,6 +19,7 @@ import type { RandomSnapshot, TrainingSnapshot } from "./training_state.ts";
 
 /** "Run step t" (t from 0), as the source emits them. */
 export interface Ticket {
+  /** Message kind: `"ticket"`. */
   kind: "ticket";
   /** The step, 0 … numIterations − 1. */
   iteration: number;
@@ -26,6 +27,7 @@ export interface Ticket {
 
 /** Step t's minibatch, gathered. */
 export interface Minibatch {
+  /** Message kind: `"batch"`. */
   kind: "batch";
   /** The step, from 0. */
   iteration: number;
@@ -49,6 +51,7 @@ export interface Minibatch {
 
 /** Step t's loss and gradients, before the update. */
 export interface Gradients extends Omit<Minibatch, "kind" | "x" | "y"> {
+  /** Message kind: `"grads"`. */
   kind: "grads";
   /** Minibatch loss. */
   loss: number;
@@ -58,6 +61,7 @@ export interface Gradients extends Omit<Minibatch, "kind" | "x" | "y"> {
 
 /** Step t after its update. */
 export interface Step extends Omit<Gradients, "kind" | "grads"> {
+  /** Message kind: `"step"`. */
   kind: "step";
   /** Learning rate the update used (before any epoch-end decay). */
   learningRate: number;
@@ -65,6 +69,7 @@ export interface Step extends Omit<Gradients, "kind" | "grads"> {
 
 /** The run must stop at step t. */
 export interface Stop {
+  /** Message kind: `"stop"`. */
   kind: "stop";
   /** The offending step, from 0. */
   iteration: number;

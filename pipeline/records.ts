@@ -31,6 +31,7 @@ export interface RunDescription {
 
 /** First record of a run (and of each resumed segment). */
 export interface StartRecord {
+  /** Record kind: `"start"`. */
   kind: "start";
   /** {@link RUN_LOG_VERSION}. */
   version: number;
@@ -72,6 +73,7 @@ export interface StartRecord {
 
 /** One optimizer step. */
 export interface IterationRecord {
+  /** Record kind: `"iteration"`. */
   kind: "iteration";
   /** Steps taken, this one included (1 … numIterations). */
   iteration: number;
@@ -85,6 +87,7 @@ export interface IterationRecord {
 
 /** An accuracy check: at the first step, at every epoch end and at the last step. */
 export interface EpochRecord {
+  /** Record kind: `"epoch"`. */
   kind: "epoch";
   /** Completed epochs (0 for the check after the very first step). */
   epoch: number;
@@ -110,6 +113,7 @@ export interface EpochRecord {
 
 /** The run finished its schedule. */
 export interface EndRecord {
+  /** Record kind: `"end"`. */
   kind: "end";
   /** Steps taken (= numIterations). */
   iteration: number;
@@ -131,6 +135,7 @@ export interface EndRecord {
 
 /** The run stopped early: the loss (or a parameter) stopped being finite. */
 export interface StoppedRecord {
+  /** Record kind: `"stopped"`. */
   kind: "stopped";
   /** Why: `"non-finite-loss"` or `"non-finite-params"`. */
   reason: "non-finite-loss" | "non-finite-params";

@@ -60,12 +60,15 @@ export interface TrainingSnapshot {
   random: RandomSnapshot;
   /** The model's own generator's state (dropout masks), when it has one apart from `random`. */
   modelRandom?: RandomSnapshot;
-  /** Copies of the histories. */
+  /** Copy of the loss history. */
   lossHistory: number[];
+  /** Copy of the training-accuracy history. */
   trainAccHistory: number[];
+  /** Copy of the validation-accuracy history. */
   valAccHistory: number[];
-  /** Best validation accuracy and its parameters. */
+  /** Best validation accuracy so far. */
   bestValAcc: number;
+  /** Copies of the parameters that reached `bestValAcc`. */
   bestParams: Record<string, Tensor>;
   /** Training time so far, in ms. */
   elapsedMs: number;
