@@ -1,0 +1,115 @@
+/**
+ * Reports: run records → Vega-Lite specs → self-contained HTML pages (and a
+ * live view that streams records to the page while a run trains).
+ *
+ * Reports only read records (`pipeline/records.ts`) and plain data
+ * (gradient-check rows, filter weights); they never train.
+ *
+ * @example
+ * ```ts
+ * import { readRunLog } from "../pipeline/run_log.ts";
+ * import { trainingReport, writeReport } from "./mod.ts";
+ *
+ * const runs = [{ label: "baseline", records: await readRunLog("out/baseline/run.ndjson") }];
+ * await writeReport("out/baseline/report.html", trainingReport({ title: "Baseline", runs }));
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type Cell,
+  type Column,
+  EMBED_OPTIONS,
+  escapeHtml,
+  formatNumber,
+  type Highlight,
+  jsonForScript,
+  type LiveOptions,
+  type PageAssets,
+  renderReportHtml,
+  type Report,
+  type ReportImage,
+  type ReportSection,
+  type ReportTable,
+} from "./html.ts";
+export {
+  crc32,
+  encodePng,
+  filterGridImage,
+  type FilterGridOptions,
+  type ImageArray,
+  imageFromArray,
+  type ImageFromArrayOptions,
+  pngDataUrl,
+  type RasterImage,
+  scaleImage,
+  visualizeGrid,
+  type VisualizeGridOptions,
+} from "./images.ts";
+export { type RunServer, safeRelativePath, serveRun, type ServeRunOptions } from "./live_server.ts";
+export {
+  type CompiledSpec,
+  compileSpec,
+  prefixSvgIds,
+  renderReport,
+  specToSvg,
+  type SpecToSvgOptions,
+  writeReport,
+} from "./render.ts";
+export {
+  type AccuracyRow,
+  accuracyRows,
+  checkLabels,
+  defaultSmoothingSpan,
+  type LabelledRun,
+  type LossRow,
+  lossRows,
+  type LossRowsOptions,
+  lossStride,
+  type RunSeries,
+  runSeries,
+  type RunStatus,
+  type RunSummary,
+  summarizeRun,
+} from "./run_data.ts";
+export {
+  filterGridSection,
+  formatDuration,
+  formatPercent,
+  gradientCheckSection,
+  imagesSection,
+  type ImagesSectionOptions,
+  runHighlights,
+  type SectionImage,
+  summaryTable,
+  trainingReport,
+  type TrainingReportInput,
+} from "./run_report.ts";
+export {
+  accuracyCurveSpec,
+  type AccuracyPanelsOptions,
+  accuracyPanelsSpec,
+  chartConfig,
+  type ChartSize,
+  type CurveOptions,
+  decadeTicks,
+  dropoutSpec,
+  type FactKey,
+  type GradientCheckRow,
+  gradientCheckSpec,
+  labelRuns,
+  LOG_AXIS_FLOOR,
+  type LossCurveOptions,
+  lossCurveSpec,
+  REPORT_FONT,
+  RUN_COLORS,
+  type RunFacts,
+  runFacts,
+  type VegaLiteSpec,
+  type WeightScaleRow,
+  weightScaleRows,
+  type WeightScaleRun,
+  weightScaleSpec,
+} from "./specs.ts";
+export { VEGA_VERSIONS, type VendorScripts, vendorScripts } from "./vendor.ts";

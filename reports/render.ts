@@ -1,0 +1,115 @@
+/**
+ * Server-side rendering: Vega-Lite specs to static SVG (a headless vega
+ * view, `renderer: "none"`), whole reports to HTML, and atomic report files.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "../pipeline/atomic_write.ts";
+import { renderReportHtml, type Report } from "./html.ts";
+import type { VegaLiteSpec } from "./specs.ts";
+import { vega, vegaLite, vendorScripts } from "./vendor.ts";
+
+/** A spec compiled to Vega, with what vega-lite warned about on the way. */
+export interface CompiledSpec {
+  /** The Vega spec. */
+  vega: ReturnType<typeof vegaLite.compile>["spec"];
+  /** vega-lite's warnings (empty for a well-formed spec). */
+  warnings: string[];
+}
+
+/**
+ * Compiles a Vega-Lite spec to Vega, collecting warnings instead of
+ * printing them.
+ *
+ * @throws Error naming the problem when vega-lite rejects the spec
+ */
+export function compileSpec(spec: VegaLiteSpec): CompiledSpec {
+  const warnings: string[] = [];
+  let level = 0;
+  const logger = {
+    level(l?: number) {
+      if (l === undefined) return level;
+      level = l;
+      return logger;
+    },
+    error(...args: unknown[]): never {
+      throw new Error(`compileSpec: vega-lite error: ${args.map(String).join(" ")}`);
+    },
+    warn(...args: unknown[]) {
+      warnings.push(args.map(String).join(" "));
+      return logger;
+    },
+    info() {
+      return logger;
+    },
+    debug() {
+      return logger;
+    },
+  };
+  // deno-lint-ignore no-explicit-any
+  const { spec: compiled } = vegaLite.compile(spec, { logger: logger as any });
+  return { vega: compiled, warnings };
+}
+
+/** Options of {@link specToSvg}. */
+export interface SpecToSvgOptions {
+  /**
+   * Prefix for the SVG's element ids (clip paths, gradients), so several
+   * charts inlined into one page do not share ids. Default none.
+   */
+  idPrefix?: string;
+}
+
+/**
+ * Renders a Vega-Lite spec to a static SVG string with a headless vega view
+ * (text sizes are estimated, as no canvas is available). Text in the SVG is
+ * escaped by vega.
+ *
+ * @example
+ * ```ts
+ * import { specToSvg } from "./render.ts";
+ * const svg = await specToSvg({ data: { values: [{ a: 1 }] }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } });
+ * ```
+ */
+export async function specToSvg(spec: VegaLiteSpec, options: SpecToSvgOptions = {}): Promise<string> {
+  const { vega: compiled } = compileSpec(spec);
+  const view = new vega.View(vega.parse(compiled), { renderer: "none", logLevel: vega.Error });
+  try {
+    const svg = await view.toSVG();
+    return options.idPrefix ? prefixSvgIds(svg, options.idPrefix) : svg;
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Renames every `id` in an SVG string (and its `url(#…)` / `href="#…"` uses) to `${prefix}${id}`. */
+export function prefixSvgIds(svg: string, prefix: string): string {
+  if (!/^[A-Za-z][\w-]*$/.test(prefix)) throw new RangeError(`prefixSvgIds: prefix "${prefix}" is not a plain id`);
+  return svg
+    .replace(/\sid="([^"]+)"/g, (_, id) => ` id="${prefix}${id}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id) => `url(#${prefix}${id})`)
+    .replace(/href="#([^"]+)"/g, (_, id) => `href="#${prefix}${id}"`);
+}
+
+/**
+ * Renders a report to one self-contained HTML page: every chart also as
+ * static SVG (the page reads without JavaScript), the vega libraries
+ * inlined (it opens offline), and all user text escaped.
+ */
+export async function renderReport(report: Report): Promise<string> {
+  const svgs: string[] = [];
+  let n = 0;
+  for (const section of report.sections) {
+    if (section.spec !== undefined) svgs.push(await specToSvg(section.spec, { idPrefix: `c${n++}-` }));
+  }
+  return await renderReportHtml(report, { staticSvgs: svgs, scripts: await vendorScripts() });
+}
+
+/**
+ * Renders a report and writes it to `path` atomically (a reader sees the old
+ * page or the whole new one). The directory must exist.
+ */
+export async function writeReport(path: string, report: Report): Promise<void> {
+  await writeFileAtomic(path, await renderReport(report));
+}

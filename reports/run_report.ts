@@ -1,0 +1,285 @@
+/**
+ * Ready-made report contents for training runs: the summary table, the
+ * headline numbers, and a whole training report (loss and accuracy charts)
+ * from labelled run logs.
+ *
+ * @module
+ */
+
+import type { Cell, Highlight, LiveOptions, Report, ReportImage, ReportSection, ReportTable } from "./html.ts";
+import { filterGridImage, type ImageArray, imageFromArray, pngDataUrl, scaleImage } from "./images.ts";
+import { checkLabels, type LabelledRun, type RunSummary, summarizeRun } from "./run_data.ts";
+import {
+  accuracyCurveSpec,
+  type GradientCheckRow,
+  gradientCheckSpec,
+  type LossCurveOptions,
+  lossCurveSpec,
+} from "./specs.ts";
+
+/** An accuracy as a table shows it: `52.30 %`. */
+export function formatPercent(v: number | undefined): string | undefined {
+  return v === undefined || !Number.isFinite(v) ? undefined : `${(100 * v).toFixed(2)} %`;
+}
+
+/** A duration as a table shows it: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 03 min`. */
+export function formatDuration(ms: number | undefined): string | undefined {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(Math.floor(s - 60 * m)).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+function statusCell(s: RunSummary): Cell {
+  if (s.status === "finished") return { text: "finished", tone: "good" };
+  if (s.status === "stopped") return { text: "stopped", tone: "bad", title: s.stoppedMessage };
+  return { text: "running", tone: "muted" };
+}
+
+/**
+ * The summary table of several runs: status, steps, final and best
+ * validation accuracy, final training accuracy and loss, training time, and
+ * the dataset when the runs do not all share one (otherwise it is among the
+ * headline numbers); the best validation accuracy over the runs is in bold.
+ */
+export function summaryTable(runs: readonly LabelledRun[]): ReportTable {
+  checkLabels("summaryTable", runs.map((r) => r.label));
+  const summaries = runs.map(summarizeRun);
+  const best = Math.max(...summaries.map((s) => s.bestValAcc ?? -Infinity));
+  const showDataset = new Set(summaries.map((s) => s.dataset)).size > 1;
+  const pct = (v: number | undefined, strong = false): Cell => {
+    const text = formatPercent(v);
+    return text === undefined ? null : { text, numeric: true, ...(strong ? { tone: "strong" as const } : {}) };
+  };
+  return {
+    columns: [
+      "Run",
+      "Status",
+      ...(showDataset ? ["Dataset"] : []),
+      { label: "Iterations", numeric: true },
+      { label: "Final train acc", numeric: true, title: "Training accuracy (subsample) at the last check" },
+      { label: "Final val acc", numeric: true, title: "Validation accuracy at the last check" },
+      { label: "Best val acc", numeric: true, title: "Best validation accuracy over all checks" },
+      { label: "Final loss", numeric: true, title: "Minibatch loss of the last step" },
+      { label: "Training time", numeric: true },
+    ],
+    rows: summaries.map((s) => [
+      s.label,
+      statusCell(s),
+      ...(showDataset ? [s.dataset ?? null] : []),
+      s.numIterations !== undefined && s.numIterations !== s.iterations
+        ? {
+          text: `${s.iterations.toLocaleString("en-US")} / ${s.numIterations.toLocaleString("en-US")}`,
+          numeric: true,
+        }
+        : s.iterations,
+      pct(s.finalTrainAcc),
+      pct(s.finalValAcc),
+      pct(s.bestValAcc, s.bestValAcc !== undefined && s.bestValAcc === best && summaries.length > 1),
+      s.finalLoss === undefined ? null : { text: s.finalLoss.toFixed(4), numeric: true },
+      formatDuration(s.trainingMs) ?? null,
+    ]),
+  };
+}
+
+/** Headline numbers of several runs: best validation accuracy (and which run), runs, steps, training time. */
+export function runHighlights(runs: readonly LabelledRun[]): Highlight[] {
+  const summaries = runs.map(summarizeRun);
+  if (summaries.length === 0) return [];
+  const withAcc = summaries.filter((s) => s.bestValAcc !== undefined);
+  const best = withAcc.reduce<RunSummary | undefined>(
+    (a, s) => (a === undefined || s.bestValAcc! > a.bestValAcc! ? s : a),
+    undefined,
+  );
+  const totalMs = summaries.reduce((a, s) => a + (s.trainingMs ?? 0), 0);
+  const steps = summaries.reduce((a, s) => a + s.iterations, 0);
+  const stopped = summaries.filter((s) => s.status === "stopped").length;
+  const out: Highlight[] = [];
+  if (best) {
+    out.push({
+      label: "Best validation accuracy",
+      value: formatPercent(best.bestValAcc)!,
+      note: summaries.length > 1 ? best.label : undefined,
+    });
+  }
+  out.push({
+    label: summaries.length === 1 ? "Run" : "Runs",
+    value: String(summaries.length),
+    note: stopped > 0
+      ? `${stopped} stopped early`
+      : summaries.every((s) => s.status === "finished")
+      ? "all finished"
+      : undefined,
+  });
+  out.push({ label: "Iterations", value: steps.toLocaleString("en-US") });
+  out.push({ label: "Training time", value: formatDuration(totalMs) ?? "—" });
+  const datasets = new Set(summaries.map((s) => s.dataset));
+  const [dataset] = datasets;
+  if (datasets.size === 1 && dataset !== undefined) {
+    const cut = dataset.lastIndexOf(" (");
+    out.push(
+      cut > 0
+        ? { label: "Dataset", value: dataset.slice(0, cut), note: dataset.slice(cut + 2, -1) }
+        : { label: "Dataset", value: dataset },
+    );
+  }
+  return out;
+}
+
+/** What {@link trainingReport} builds a report from. */
+export interface TrainingReportInput {
+  title: string;
+  description?: string;
+  config?: Record<string, unknown>;
+  runs: readonly LabelledRun[];
+  /** Loss chart options (points per run, smoothing, log y). */
+  loss?: LossCurveOptions;
+  /** Sections after the loss and accuracy charts. */
+  extraSections?: ReportSection[];
+  generatedAt?: Date | string;
+  /** Make it a live page for this run label (its records come from `serveRun`; `runs` may then hold no records yet). */
+  live?: LiveOptions;
+}
+
+/**
+ * A training report: headline numbers, the summary table, training loss per
+ * iteration and accuracy per epoch for every run, then any extra sections.
+ * A live page has no headline numbers or summary table (they would be
+ * those of the moment the page was written); its status line shows the
+ * latest numbers instead.
+ */
+export function trainingReport(input: TrainingReportInput): Report {
+  const { runs } = input;
+  const maxPoints = input.live?.maxPoints ?? input.loss?.maxPoints ?? 1000;
+  const live = input.live && { smoothingSpan: input.loss?.smoothingSpan, ...input.live, maxPoints };
+  const sections: ReportSection[] = [
+    {
+      heading: "Training loss",
+      text: "Minibatch loss at every step (faint points; long runs are thinned to at most " +
+        `${maxPoints} points per run) with its exponential moving average on top. ` +
+        "Click a legend entry to single out a run; drag to pan and scroll to zoom.",
+      spec: lossCurveSpec(runs, { ...input.loss, maxPoints }),
+      live: "loss",
+    },
+    {
+      heading: "Accuracy",
+      text:
+        "Training accuracy (on a subsample of the training set) and validation accuracy at every check: after the first step and at the end of every epoch.",
+      spec: accuracyCurveSpec(runs),
+      live: "accuracy",
+    },
+    ...(input.extraSections ?? []),
+  ];
+  return {
+    title: input.title,
+    description: input.description,
+    config: input.config,
+    highlights: live ? undefined : runHighlights(runs),
+    summary: live ? undefined : summaryTable(runs),
+    sections,
+    generatedAt: input.generatedAt,
+    live,
+  };
+}
+
+/** A gradient-check section: the chart of errors against thresholds and the table of every gradient. */
+export function gradientCheckSection(rows: readonly GradientCheckRow[], heading = "Gradient checks"): ReportSection {
+  const failed = rows.filter((r) => !r.pass).length;
+  return {
+    heading,
+    text:
+      `Analytic gradients against centered numerical differences (h = 1e-5, float64). ${rows.length} gradients checked, ` +
+      (failed === 0 ? "all within their thresholds." : `${failed} above their threshold.`),
+    spec: gradientCheckSpec(rows),
+    table: {
+      columns: [
+        "Layer",
+        "Gradient",
+        { label: "Relative error", numeric: true },
+        { label: "Threshold", numeric: true },
+        "Result",
+      ],
+      rows: rows.map((r) => [
+        r.layer,
+        { text: r.gradient, tone: "strong" },
+        { text: Number.isFinite(r.relError) ? r.relError.toExponential(3) : String(r.relError), numeric: true },
+        { text: r.threshold.toExponential(0), numeric: true },
+        r.pass,
+      ]),
+    },
+  };
+}
+
+/** One image of {@link imagesSection}: numbers as `imageFromArray` reads them. */
+export interface SectionImage {
+  /** `(H, W)`, `(H, W, C)` or, with `layout: "CHW"`, `(C, H, W)`; C = 1 or 3. */
+  image: ImageArray;
+  caption?: string;
+  /** Default: the caption, else "image". */
+  alt?: string;
+  /** Scale to 0–255 by the image's own min and max (filter responses). Default false. */
+  normalize?: boolean;
+  layout?: "HWC" | "CHW";
+}
+
+/** Options of {@link imagesSection}. */
+export interface ImagesSectionOptions {
+  text?: string;
+  /** Images per row (the course's subplot grid). Default: as many as fit. */
+  columns?: number;
+  /** Largest display width of each image in CSS px: small images are upscaled by the largest whole factor within it. Default 160. */
+  width?: number;
+}
+
+/**
+ * A section of images, e.g. the course's convolution aside: input images
+ * and their filter responses (`normalize: true`), `columns` per row.
+ */
+export async function imagesSection(
+  heading: string,
+  images: readonly SectionImage[],
+  options: ImagesSectionOptions = {},
+): Promise<ReportSection> {
+  const width = options.width ?? 160;
+  const out: ReportImage[] = [];
+  for (const item of images) {
+    const raster = imageFromArray(item.image, { normalize: item.normalize, layout: item.layout });
+    // Whole factors only, shown at their natural size: every source pixel stays a sharp square.
+    const scaled = scaleImage(raster, Math.max(1, Math.floor(width / raster.width)));
+    out.push({
+      src: await pngDataUrl(scaled),
+      alt: item.alt ?? item.caption ?? "image",
+      caption: item.caption,
+      width: scaled.width,
+    });
+  }
+  return { heading, text: options.text, images: out, imageColumns: options.columns };
+}
+
+/**
+ * The first-layer filters `w: (F, C, HH, WW)` as the course's
+ * `visualize_grid` shows them (each filter normalised on its own, a padded
+ * grid), upscaled by the largest whole factor that keeps it within
+ * `width` CSS px (default 320), so every weight is a sharp square.
+ */
+export async function filterGridSection(
+  w: ImageArray,
+  options: { heading?: string; text?: string; width?: number } = {},
+): Promise<ReportSection> {
+  const grid = filterGridImage(w, { minWidth: 1 });
+  const img = scaleImage(grid, Math.max(1, Math.floor((options.width ?? 320) / grid.width)));
+  const [f, c, hh, ww] = w.shape;
+  return {
+    heading: options.heading ?? "First-layer filters",
+    text: options.text,
+    images: [{
+      src: await pngDataUrl(img),
+      alt: `${f} first-layer filters of ${hh}×${ww}×${c}, each normalised to its own range`,
+      caption: `${f} filters, ${hh} × ${ww} × ${c}`,
+      width: img.width,
+    }],
+  };
+}
