@@ -315,7 +315,13 @@ const LIVE_SCRIPT = `"use strict";
   var queue = [];
   var done = false;
   var timer = null;
-  var st = { stride: 1, beta: 0, avg: 0, weight: 0, planned: 0, started: false, iteration: 0, loss: NaN, valAcc: NaN, trainAcc: NaN, best: NaN };
+  // One state per run: records may carry their run's label (several runs on one page), else they are cfg.runLabel's.
+  var states = {};
+  var finished = 0;
+  function stateOf(label) {
+    return states[label] || (states[label] = { stride: 1, beta: 0, avg: 0, weight: 0, planned: 0, started: false, iteration: 0, loss: NaN, valAcc: NaN, trainAcc: NaN, best: NaN });
+  }
+  var st;
   var rows = { loss: [], accuracy: [] };
   function onStart(r) {
     if (st.started) return;
@@ -327,6 +333,9 @@ const LIVE_SCRIPT = `"use strict";
     st.beta = 1 - 2 / (span + 1);
   }
   function onRecord(r) {
+    var label = typeof r.label === "string" ? r.label : cfg.runLabel;
+    var many = label !== cfg.runLabel || Object.keys(states).length > 1;
+    st = stateOf(label);
     if (r.kind === "start") onStart(r);
     else if (r.kind === "iteration") {
       st.iteration = r.iteration;
@@ -335,22 +344,24 @@ const LIVE_SCRIPT = `"use strict";
       st.avg = st.beta * st.avg + (1 - st.beta) * r.loss;
       st.weight = st.beta * st.weight + (1 - st.beta);
       if ((r.iteration - 1) % st.stride === 0 || r.iteration === st.planned) {
-        rows.loss.push({ run: cfg.runLabel, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed: st.avg / st.weight });
+        rows.loss.push({ run: label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed: st.avg / st.weight });
       }
     } else if (r.kind === "epoch") {
-      var base = { run: cfg.runLabel, epoch: r.epoch, iteration: r.iteration };
+      var base = { run: label, epoch: r.epoch, iteration: r.iteration };
       if (isFinite(r.trainAcc)) rows.accuracy.push(Object.assign({ split: "training", accuracy: r.trainAcc }, base));
       if (isFinite(r.valAcc)) rows.accuracy.push(Object.assign({ split: "validation", accuracy: r.valAcc }, base));
       st.trainAcc = r.trainAcc; st.valAcc = r.valAcc; st.best = r.bestValAcc;
     } else if (r.kind === "end") {
-      say("Finished: " + r.iteration + " iterations, best validation accuracy " + (100 * r.bestValAcc).toFixed(2) + " %", "finished");
+      finished++;
+      say((many ? label + " finished (" + finished + " of " + Object.keys(states).length + " runs so far): " : "Finished: ") +
+        r.iteration + " iterations, best validation accuracy " + (100 * r.bestValAcc).toFixed(2) + " %", "finished");
       return;
     } else if (r.kind === "stopped") {
-      say("Stopped at iteration " + r.iteration + ": " + r.message, "stopped");
+      say((many ? label + " stopped" : "Stopped") + " at iteration " + r.iteration + ": " + r.message, "stopped");
       return;
     }
     if (r.kind !== "start") {
-      var text = "Live: iteration " + st.iteration + (st.planned ? " of " + st.planned : "");
+      var text = "Live: " + (many ? label + ", " : "") + "iteration " + st.iteration + (st.planned ? " of " + st.planned : "");
       if (isFinite(st.loss)) text += " · loss " + st.loss.toFixed(4);
       if (isFinite(st.valAcc)) text += " · validation accuracy " + (100 * st.valAcc).toFixed(2) + " %";
       say(text, "running");
@@ -440,7 +451,8 @@ figure.chart { margin: 16px 0 0; padding: 18px 18px 12px; border: 1px solid var(
 .chart.has-error::after { content: "Interactive chart unavailable; showing the static rendering."; display: block; color: var(--bad); font-size: 13px; }
 .images { display: flex; flex-wrap: wrap; gap: 20px; margin: 16px 0 0; align-items: flex-start; }
 .images.grid { display: grid; gap: 16px 20px; }
-figure.image { margin: 0; width: min-content; }
+figure.image { margin: 0; width: fit-content; max-width: 100%; }
+figure.image figcaption { width: min-content; min-width: 100%; }
 figure.image img { display: block; max-width: 100%; height: auto; image-rendering: pixelated; image-rendering: crisp-edges; border-radius: 6px; box-shadow: 0 0 0 1px var(--hair); }
 figure.image figcaption { margin-top: 6px; color: var(--muted); font-size: 13px; text-align: center; }
 dl.config { display: grid; grid-template-columns: minmax(140px, max-content) 1fr; gap: 0; margin: 14px 0 0; font-size: 13.5px; border: 1px solid var(--hair); border-radius: 10px; overflow: hidden; }
