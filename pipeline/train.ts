@@ -23,9 +23,11 @@ import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { RandomState } from "../layers/random.ts";
 import type { DType } from "../layers/tensor.ts";
+import { writeReport } from "../reports/render.ts";
+import { trainingReport } from "../reports/run_report.ts";
 import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
 import type { EndRecord, TrainRecord } from "./records.ts";
-import { collectRecords } from "./run_log.ts";
+import { collectRecords, readRunLog } from "./run_log.ts";
 import { Solver, TrainingStoppedError } from "./solver.ts";
 import type { UpdateRuleName } from "./update_rules.ts";
 
@@ -407,6 +409,30 @@ export function buildModel(c: TrainConfig, data: Dataset, random: RandomState): 
   });
 }
 
+/**
+ * Writes the run's report, `<run dir>/report.html` (loss and accuracy
+ * charts, summary table, configuration), from its whole run log (every
+ * resumed segment), and returns its path.
+ */
+export async function writeRunReport(
+  paths: { dir: string; log: string },
+  runName: string,
+  config: TrainConfig,
+): Promise<string> {
+  const path = `${paths.dir}/report.html`;
+  const kind = config.model === "fc" ? "fully connected net" : "three-layer convnet";
+  await writeReport(
+    path,
+    trainingReport({
+      title: `Training run ${runName}`,
+      description: `deno task train: ${kind} on ${config.dataset}. Run log: ${paths.log}.`,
+      config: { ...identity(config) },
+      runs: [{ label: runName, records: await readRunLog(paths.log) }],
+    }),
+  );
+  return path;
+}
+
 /** Where `main` writes (replaceable in tests). */
 export interface TrainIO {
   /** A line for stdout. */
@@ -450,6 +476,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   }
   const { config: c, settings } = parsed;
   const records: TrainRecord[] = [];
+  let report: (() => Promise<string>) | undefined;
   try {
     useGemmBackend(settings.gemm, { quiet: settings.quiet });
     const data = await loadDataset(c.dataset, {
@@ -460,6 +487,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     const runName = settings.runName ?? await defaultRunName(c);
     const paths = runPaths(settings.out, runName);
     await Deno.mkdir(paths.dir, { recursive: true });
+    report = () => writeRunReport(paths, runName, c);
     const random = new RandomState(c.seed);
     const model = buildModel(c, data, random);
     const solver = new Solver(model, data, {
@@ -504,6 +532,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     const checks = solver.valAccHistory.length;
     out(`train: run log ${paths.log}`);
     out(`train: checkpoint ${paths.checkpoint}`);
+    const reportPath = await report();
     out(
       `train: final train acc ${fmt(solver.trainAccHistory[checks - 1])}, val acc ${
         fmt(solver.valAccHistory[checks - 1])
@@ -511,10 +540,15 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
         `best val acc ${fmt(solver.bestValAcc)}` +
         (end ? `; ${(end.wallMs / 1000).toFixed(1)} s, ${Math.round(end.examplesPerSec)} examples/s` : ""),
     );
+    out(`train: report ${reportPath}`);
     return 0;
   } catch (e) {
     if (e instanceof TrainingStoppedError || e instanceof CheckpointError) {
       err(`train: ${e.message}`);
+      // A stopped run's report shows where the loss went.
+      if (e instanceof TrainingStoppedError && report) {
+        await report().then((path) => out(`train: report ${path}`), () => {});
+      }
       return 1;
     }
     if (e instanceof Error) {
