@@ -8,7 +8,6 @@
  */
 
 import { type GemmArgs, type GemmBackend, scaleC } from "./gemm.ts";
-import type { Data } from "./tensor.ts";
 
 // CBLAS enum values (cblas.h).
 const ROW_MAJOR = 101;
