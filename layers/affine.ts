@@ -6,6 +6,7 @@
  */
 
 import { gemm } from "./gemm.ts";
+import type { Workspace } from "./im2col.ts";
 import { formatShape, type Tensor, zeros } from "./tensor.ts";
 
 /** What `affineForward` keeps for `affineBackward`: its inputs. */
@@ -99,6 +100,22 @@ export function affineForward(x: Tensor, w: Tensor, b: Tensor): AffineForwardRes
  * @returns `dx` (shape of x), `dw` (D, M), `db` (M,)
  */
 export function affineBackward(dout: Tensor, cache: AffineCache): AffineGrads {
+  const { dx, dw, db } = affineBackwardInternal(dout, cache, true);
+  return { dx: dx!, dw, db };
+}
+
+/**
+ * Internal: `affineBackward`, computing `dx` only when `wantDx` (a model's
+ * first layer needs no gradient of its input: a third of the layer's
+ * products), into a tensor of `workspace` when one is given. Not part of the
+ * public API.
+ */
+export function affineBackwardInternal(
+  dout: Tensor,
+  cache: AffineCache,
+  wantDx: boolean,
+  workspace: Workspace | null = null,
+): { dx: Tensor | null; dw: Tensor; db: Tensor } {
   const { x, w } = cache;
   const n = x.shape[0];
   const [d, m] = w.shape;
@@ -110,11 +127,16 @@ export function affineBackward(dout: Tensor, cache: AffineCache): AffineGrads {
     );
   }
   checkDtypes("affineBackward", { dout, x, w });
-  const dx = zeros(x.shape, x.dtype);
+  // dx from the workspace (as `affine.dx`) when given: the product overwrites all of it (beta = 0).
+  const dx = !wantDx
+    ? null
+    : workspace === null
+    ? zeros(x.shape, x.dtype)
+    : workspace.tensor("affine.dx", x.shape, x.dtype);
   const dW = zeros([d, m], x.dtype);
   const db = zeros([m], x.dtype);
   // dx = dout·wᵀ, dw = xᵀ·dout.
-  gemm({ transB: true, m: n, n: d, k: m, a: dout.data, b: w.data, c: dx.data });
+  if (dx !== null) gemm({ transB: true, m: n, n: d, k: m, a: dout.data, b: w.data, c: dx.data });
   gemm({ transA: true, m: d, n: m, k: n, a: x.data, b: dout.data, c: dW.data });
   const g = dout.data, dbd = db.data;
   for (let j = 0; j < m; j++) {

@@ -260,9 +260,16 @@ export function batchnormForwardLayout(
       scale[ch] = gam[ch] / Math.sqrt(rv[ch] + eps);
       shift[ch] = bet[ch] - rm[ch] * scale[ch];
     }
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let ch = 0; ch < nc; ch++) {
-        for (const end = k + inner; k < end; k++) od[k] = src[k] * scale[ch] + shift[ch];
+    if (inner === 1) {
+      // (N, D): one value per channel and row; the general loops' innermost loop would run once per value.
+      for (let o = 0, k = 0; o < outer; o++) {
+        for (let ch = 0; ch < nc; ch++, k++) od[k] = src[k] * scale[ch] + shift[ch];
+      }
+    } else {
+      for (let o = 0, k = 0; o < outer; o++) {
+        for (let ch = 0; ch < nc; ch++) {
+          for (const end = k + inner; k < end; k++) od[k] = src[k] * scale[ch] + shift[ch];
+        }
       }
     }
     bnParam.runningMean = runningMean;
@@ -280,27 +287,44 @@ export function batchnormForwardLayout(
   // from it together with their plain sum r, which is the rounding error of that mean times m; it
   // refines the mean and the variance. Accurate when |mean| ≫ std, where a one-pass Σx² formula
   // cancels catastrophically.
+  // The (N, D) loops (inner = 1) add in the same order as the general ones: bit-identical results.
   const mean = new Float64Array(nc);
-  for (let o = 0, k = 0; o < outer; o++) {
-    for (let ch = 0; ch < nc; ch++) {
-      let s = 0;
-      for (const end = k + inner; k < end; k++) s += src[k];
-      mean[ch] += s;
+  if (inner === 1) {
+    for (let o = 0, k = 0; o < outer; o++) {
+      for (let ch = 0; ch < nc; ch++, k++) mean[ch] += src[k];
+    }
+  } else {
+    for (let o = 0, k = 0; o < outer; o++) {
+      for (let ch = 0; ch < nc; ch++) {
+        let s = 0;
+        for (const end = k + inner; k < end; k++) s += src[k];
+        mean[ch] += s;
+      }
     }
   }
   for (let ch = 0; ch < nc; ch++) mean[ch] /= m;
   const variance = new Float64Array(nc), resid = new Float64Array(nc);
-  for (let o = 0, k = 0; o < outer; o++) {
-    for (let ch = 0; ch < nc; ch++) {
-      const mu = mean[ch];
-      let r = 0, s = 0;
-      for (const end = k + inner; k < end; k++) {
-        const v = src[k] - mu;
-        r += v;
-        s += v * v;
+  if (inner === 1) {
+    for (let o = 0, k = 0; o < outer; o++) {
+      for (let ch = 0; ch < nc; ch++, k++) {
+        const v = src[k] - mean[ch];
+        resid[ch] += v;
+        variance[ch] += v * v;
       }
-      resid[ch] += r;
-      variance[ch] += s;
+    }
+  } else {
+    for (let o = 0, k = 0; o < outer; o++) {
+      for (let ch = 0; ch < nc; ch++) {
+        const mu = mean[ch];
+        let r = 0, s = 0;
+        for (const end = k + inner; k < end; k++) {
+          const v = src[k] - mu;
+          r += v;
+          s += v * v;
+        }
+        resid[ch] += r;
+        variance[ch] += s;
+      }
     }
   }
   const std = new Float64Array(nc), istd = new Float64Array(nc);
@@ -313,6 +337,16 @@ export function batchnormForwardLayout(
   const xmu = zeros(x.shape, x.dtype).data;
   const xhat = zeros(x.shape, x.dtype).data;
   for (let o = 0, k = 0; o < outer; o++) {
+    if (inner === 1) {
+      for (let ch = 0; ch < nc; ch++, k++) {
+        const v = src[k] - mean[ch];
+        const h = v * istd[ch];
+        xmu[k] = v;
+        xhat[k] = h;
+        od[k] = gam[ch] * h + bet[ch];
+      }
+      continue;
+    }
     for (let ch = 0; ch < nc; ch++) {
       const mu = mean[ch], is = istd[ch], gc = gam[ch], bc = bet[ch];
       for (const end = k + inner; k < end; k++) {
@@ -349,6 +383,14 @@ export function batchnormBackwardAltLayout(where: string, dout: Tensor, cache: B
   const dbeta = zeros([nc], gamma.dtype), dgamma = zeros([nc], gamma.dtype);
   const sumDout = new Float64Array(nc), sumDoutXhat = new Float64Array(nc);
   for (let o = 0, k = 0; o < outer; o++) {
+    if (inner === 1) {
+      // (N, D): the same additions in the same order as the general loop, without its one-pass inner loop.
+      for (let ch = 0; ch < nc; ch++, k++) {
+        sumDout[ch] += g[k];
+        sumDoutXhat[ch] += g[k] * xhat[k];
+      }
+      continue;
+    }
     for (let ch = 0; ch < nc; ch++) {
       let sd = 0, sdx = 0;
       for (const end = k + inner; k < end; k++) {
@@ -368,6 +410,10 @@ export function batchnormBackwardAltLayout(where: string, dout: Tensor, cache: B
   const dx = zeros(c.shape, dout.dtype);
   const dxd = dx.data;
   for (let o = 0, k = 0; o < outer; o++) {
+    if (inner === 1) {
+      for (let ch = 0; ch < nc; ch++, k++) dxd[k] = scale[ch] * (g[k] - meanDout[ch] - xhat[k] * meanDoutXhat[ch]);
+      continue;
+    }
     for (let ch = 0; ch < nc; ch++) {
       const sc = scale[ch], md = meanDout[ch], mdx = meanDoutXhat[ch];
       for (const end = k + inner; k < end; k++) dxd[k] = sc * (g[k] - md - xhat[k] * mdx);

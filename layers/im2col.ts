@@ -6,11 +6,17 @@
  * The column matrix has one row per filter tap `(c, i, j)` and one column per
  * output position `(n, oh, ow)`: shape `(C·HH·WW, N·H'·W')`, the layout of the
  * course's `im2col_cython`. With it, a convolution is `w (F, C·HH·WW) · cols`.
+ * (`im2col_wasm.ts` does the same for float32 in WebAssembly SIMD; the fast
+ * convolution uses it where it can.)
+ *
+ * Also here: `Workspace`, the tensors a model lends its layers from one step
+ * to the next.
  *
  * @module
  */
 
-import { type Data, type DType, formatShape, type Tensor } from "./tensor.ts";
+import { releaseColumnKernel } from "./im2col_wasm.ts";
+import { type Data, type DType, formatShape, type Tensor, zeros } from "./tensor.ts";
 
 /**
  * The geometry of one convolution (or pooling) window sweep over an
@@ -46,7 +52,9 @@ export interface ConvGeometry {
  * `[(c·HH + i)·WW + j, (n·outH + oh)·outW + ow]` is
  * `x[n, c, oh·stride + i − pad, ow·stride + j − pad]`, or 0 in the padding.
  * Writes the first `C·HH·WW·N·outH·outW` elements of `cols` (which may be
- * longer, as a reused buffer is) and allocates nothing.
+ * longer, as a reused buffer is). Allocates nothing in steady state: each
+ * image is first copied into a zero-padded scratch image (one per dtype,
+ * grow-only), so that the unfolding itself is bounds-free row copies.
  *
  * @example
  * ```ts
@@ -59,31 +67,51 @@ export interface ConvGeometry {
  */
 export function im2col(x: Data, g: ConvGeometry, cols: Data): void {
   const { N, C, H, W, HH, WW, stride, pad, outH, outW } = g;
-  const P = outH * outW;
-  const NP = N * P;
-  for (let c = 0; c < C; c++) {
-    for (let i = 0; i < HH; i++) {
-      for (let j = 0; j < WW; j++) {
-        const row = ((c * HH + i) * WW + j) * NP;
-        // Output columns whose input column ow·stride + j − pad lies inside [0, W).
-        const owLo = Math.max(0, Math.ceil((pad - j) / stride));
-        const owHi = Math.min(outW, Math.floor((W - 1 + pad - j) / stride) + 1);
-        for (let n = 0; n < N; n++) {
-          const xImage = (n * C + c) * H;
-          for (let oh = 0; oh < outH; oh++) {
-            const dst = row + n * P + oh * outW;
-            const h = oh * stride + i - pad;
-            if (h < 0 || h >= H || owLo >= owHi) {
-              cols.fill(0, dst, dst + outW);
-              continue;
+  const P = outH * outW, NP = N * P, Hp = H + 2 * pad, Wp = W + 2 * pad;
+  const xp = scratchBuffer(x instanceof Float32Array ? "float32" : "float64", PADDED, C * Hp * Wp);
+  // The padding border is zeroed once per call; padImage rewrites only the interior.
+  if (pad > 0) xp.fill(0, 0, C * Hp * Wp);
+  const rowStep = stride * Wp;
+  for (let n = 0; n < N; n++) {
+    padImage(x, n * C * H * W, C, H, W, pad, xp);
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < HH; i++) {
+        for (let j = 0; j < WW; j++) {
+          let d = ((c * HH + i) * WW + j) * NP + n * P;
+          let s0 = (c * Hp + i) * Wp + j;
+          if (stride === 1) {
+            // Unrolled by four: the loop overhead is a third of a short row's copy.
+            const w4 = outW & ~3;
+            for (let oh = 0; oh < outH; oh++, s0 += rowStep) {
+              let s = s0;
+              for (const e4 = d + w4; d < e4; d += 4, s += 4) {
+                cols[d] = xp[s];
+                cols[d + 1] = xp[s + 1];
+                cols[d + 2] = xp[s + 2];
+                cols[d + 3] = xp[s + 3];
+              }
+              for (const e = s0 + outW; s < e;) cols[d++] = xp[s++];
             }
-            if (owLo > 0) cols.fill(0, dst, dst + owLo);
-            let src = (xImage + h) * W + owLo * stride + j - pad;
-            for (let ow = owLo; ow < owHi; ow++, src += stride) cols[dst + ow] = x[src];
-            if (owHi < outW) cols.fill(0, dst + owHi, dst + outW);
+          } else {
+            for (let oh = 0; oh < outH; oh++, s0 += rowStep) {
+              let s = s0;
+              for (const e = d + outW; d < e; s += stride) cols[d++] = xp[s];
+            }
           }
         }
       }
+    }
+  }
+}
+
+/** Copies image `x[off … off + C·H·W)` into the interior of the (C, H + 2·pad, W + 2·pad) image `xp`. */
+function padImage(x: Data, off: number, C: number, H: number, W: number, pad: number, xp: Data): void {
+  const Wp = W + 2 * pad;
+  let s = off;
+  for (let c = 0; c < C; c++) {
+    let d = (c * (H + 2 * pad) + pad) * Wp + pad;
+    for (let h = 0; h < H; h++, d += Wp) {
+      for (let k = 0; k < W; k++) xp[d + k] = x[s++];
     }
   }
 }
@@ -92,35 +120,43 @@ export function im2col(x: Data, g: ConvGeometry, cols: Data): void {
  * The adjoint of `im2col`: adds every element of `cols` (C·HH·WW, N·outH·outW)
  * into the element of `dx` (N, C, H, W) it was copied from, dropping those
  * that came from the padding. Accumulates: zero `dx` first for a plain
- * col2im. Allocates nothing.
+ * col2im. Allocates nothing in steady state (each image's sums gather in a
+ * zero-padded scratch image, as `im2col` reads one).
  */
 export function col2im(cols: Data, g: ConvGeometry, dx: Data): void {
   const { N, C, H, W, HH, WW, stride, pad, outH, outW } = g;
-  const P = outH * outW;
-  const NP = N * P;
-  for (let c = 0; c < C; c++) {
-    for (let i = 0; i < HH; i++) {
-      for (let j = 0; j < WW; j++) {
-        const row = ((c * HH + i) * WW + j) * NP;
-        const owLo = Math.max(0, Math.ceil((pad - j) / stride));
-        const owHi = Math.min(outW, Math.floor((W - 1 + pad - j) / stride) + 1);
-        if (owLo >= owHi) continue;
-        for (let n = 0; n < N; n++) {
-          const xImage = (n * C + c) * H;
-          for (let oh = 0; oh < outH; oh++) {
-            const h = oh * stride + i - pad;
-            if (h < 0 || h >= H) continue;
-            const src = row + n * P + oh * outW;
-            let dst = (xImage + h) * W + owLo * stride + j - pad;
-            for (let ow = owLo; ow < owHi; ow++, dst += stride) dx[dst] += cols[src + ow];
+  const P = outH * outW, NP = N * P, Hp = H + 2 * pad, Wp = W + 2 * pad;
+  const dxp = scratchBuffer(cols instanceof Float32Array ? "float32" : "float64", PADDED, C * Hp * Wp);
+  const rowStep = stride * Wp;
+  for (let n = 0; n < N; n++) {
+    dxp.fill(0, 0, C * Hp * Wp);
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < HH; i++) {
+        for (let j = 0; j < WW; j++) {
+          let d = ((c * HH + i) * WW + j) * NP + n * P;
+          let s0 = (c * Hp + i) * Wp + j;
+          for (let oh = 0; oh < outH; oh++, s0 += rowStep) {
+            let s = s0;
+            for (const e = d + outW; d < e; s += stride) dxp[s] += cols[d++];
           }
         }
+      }
+    }
+    // Interior of the padded sums → dx[n].
+    let o = n * C * H * W;
+    for (let c = 0; c < C; c++) {
+      let s = (c * Hp + pad) * Wp + pad;
+      for (let h = 0; h < H; h++, s += Wp) {
+        for (let k = 0; k < W; k++) dx[o++] += dxp[s + k];
       }
     }
   }
 }
 
 const scratch: Record<DType, Data[]> = { float32: [], float64: [] };
+
+/** Scratch slot of the zero-padded image `im2col` reads and `col2im` sums into. */
+const PADDED = 7;
 
 /**
  * A module-level scratch array of `dtype` with at least `length` elements,
@@ -139,12 +175,56 @@ export function scratchBuffer(dtype: DType, slot: number, length: number): Data 
 }
 
 /**
- * Drops every scratch array `scratchBuffer` holds, giving their memory back
- * to the garbage collector (after one large batch, say).
+ * Drops every scratch array `scratchBuffer` holds, and the memory of the
+ * WebAssembly column kernel of the fast convolution, giving them back to the
+ * garbage collector (after one large batch, say).
  */
 export function releaseScratchBuffers(): void {
   scratch.float32.length = 0;
   scratch.float64.length = 0;
+  // The WebAssembly column kernel's memory cannot shrink: drop the instance, re-made on next use.
+  releaseColumnKernel();
+}
+
+/**
+ * Internal: tensors a model lends its layers from one training step to the
+ * next, by name. A step's big intermediates (a conv layer's output, its ReLU
+ * and pooled outputs, their gradients) are dead once the model's `loss` has
+ * returned, and fresh ones cost the page faults of tens of megabytes every
+ * step (an `ArrayBuffer`'s memory is given back on collection and faulted in
+ * again when touched); taken from here they reuse the previous step's. Only
+ * a caller that owns every cache the tensors end up in (a model's `loss`,
+ * which returns none of them) may use one. Not part of the public API.
+ */
+export class Workspace {
+  readonly #tensors = new Map<string, Tensor>();
+  readonly #ints = new Map<string, Int32Array>();
+
+  /**
+   * The tensor named `name` if it has `shape` and `dtype`, else a new one
+   * (zeros) that replaces it. Its contents are whatever the last user left:
+   * callers overwrite or zero every element.
+   */
+  tensor(name: string, shape: readonly number[], dtype: DType): Tensor {
+    const have = this.#tensors.get(name);
+    if (have !== undefined && have.dtype === dtype && sameShape(have.shape, shape)) return have;
+    const fresh = zeros(shape, dtype);
+    this.#tensors.set(name, fresh);
+    return fresh;
+  }
+
+  /** As `tensor`, for an Int32Array of `length` (argmax indices). */
+  ints(name: string, length: number): Int32Array {
+    const have = this.#ints.get(name);
+    if (have !== undefined && have.length === length) return have;
+    const fresh = new Int32Array(length);
+    this.#ints.set(name, fresh);
+    return fresh;
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** Convolution hyperparameters, as the course's `conv_param`. */

@@ -22,8 +22,9 @@
  * @module
  */
 
-import { checkDout, type ConvGeometry, poolGeometry, type PoolParam, scratchBuffer } from "./im2col.ts";
+import { checkDout, type ConvGeometry, poolGeometry, type PoolParam, scratchBuffer, type Workspace } from "./im2col.ts";
 import type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
+import { reluBackward, reluForward } from "./relu.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
 
 export type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
@@ -45,6 +46,11 @@ function tiles(g: ConvGeometry): boolean {
  */
 function poolTiled(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void {
   const { N, C, W, stride: p, outH, outW } = g;
+  if (p === 2 && xd instanceof Float32Array && o instanceof Float32Array) {
+    const bits = (d: Float32Array) => new Int32Array(d.buffer, d.byteOffset, d.length);
+    // Exact for finite inputs only; a NaN or an infinity anywhere re-pools by the branchy loop below.
+    if (Number.isFinite(poolTiled2F32(xd, bits(xd), N * C * outH, W, outW, bits(o), arg))) return;
+  }
   if (p === 2) return poolTiled2(xd, N * C * outH, W, outW, o, arg);
   for (let r = 0; r < N * C * outH; r++) {
     // Output row r = (nc, oh) covers input rows r·p … r·p + p − 1.
@@ -112,6 +118,49 @@ function poolTiled2(xd: Data, rows: number, W: number, outW: number, o: Data, ar
       arg[dst + ow] = bi;
     }
   }
+}
+
+/**
+ * The 2 × 2 reshape path for float32 without branches: on random data the
+ * compare-and-branch of `poolTiled2` mispredicts about every other window.
+ * Comparisons become 0/1 integers (`+(a > b)`, a flag move, not a jump) and
+ * masks select the winner's bits (`xi`, the Int32Array view of `xf`) and
+ * index. Pairs (0, 1) and (2, 3) are decided first, then the pair winners,
+ * from the six pairwise comparisons; strict comparisons keep the first
+ * maximum in row-major order, as `poolTiled2` does.
+ *
+ * Returns the sum of every input: non-finite exactly when some input is a
+ * NaN or an infinity, where the comparisons no longer say what `poolTiled2`
+ * does (a NaN must win) and the caller redoes the pooling by that loop.
+ */
+function poolTiled2F32(
+  xf: Float32Array,
+  xi: Int32Array,
+  rows: number,
+  W: number,
+  outW: number,
+  oi: Int32Array,
+  arg: Int32Array,
+): number {
+  let check = 0;
+  for (let r = 0; r < rows; r++) {
+    let a = 2 * r * W, d = r * outW;
+    for (let ow = 0; ow < outW; ow++, a += 2, d++) {
+      const v0 = xf[a], v1 = xf[a + 1], v2 = xf[a + W], v3 = xf[a + W + 1];
+      check += v0 + v1 + v2 + v3;
+      // m01, m23: all ones when the second of the pair wins; m: when pair (2, 3)'s winner beats (0, 1)'s.
+      const m01 = -(+(v1 > v0)), m23 = -(+(v3 > v2));
+      const c20 = +(v2 > v0), c21 = +(v2 > v1), c30 = +(v3 > v0), c31 = +(v3 > v1);
+      const cA = c20 ^ ((c20 ^ c21) & m01), cB = c30 ^ ((c30 ^ c31) & m01);
+      const m = -(cA ^ ((cA ^ cB) & m23));
+      const b0 = xi[a], b1 = xi[a + 1], b2 = xi[a + W], b3 = xi[a + W + 1];
+      const b01 = b0 ^ ((b0 ^ b1) & m01), b23 = b2 ^ ((b2 ^ b3) & m23);
+      const i01 = a + (1 & m01), i23 = a + W + (1 & m23);
+      oi[d] = b01 ^ ((b01 ^ b23) & m);
+      arg[d] = i01 ^ ((i01 ^ i23) & m);
+    }
+  }
+  return check;
 }
 
 /**
@@ -212,4 +261,107 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolCache): MaxPoolG
   const dxd = dx.data, gd = dout.data;
   for (let m = 0; m < gd.length; m++) dxd[argmax[m]] += gd[m];
   return { dx };
+}
+
+/**
+ * Internal: `reluBackward(maxPoolBackwardFast(dout, cache).dx, { x: reluX }).dx`
+ * in one pass, for a ReLU followed by this pool (`cache.x` = max(0, reluX)):
+ * each upstream gradient goes to its window's maximum unless the ReLU
+ * blocked it there (`reluX ≤ 0`). Same values, same summation order, one
+ * gradient tensor instead of two full passes. Not part of the public API.
+ */
+export function maxPoolReluBackward(
+  dout: Tensor,
+  cache: MaxPoolCache,
+  reluX: Tensor,
+  workspace: Workspace | null = null,
+): Tensor {
+  const { x, geometry: g, argmax } = cache;
+  checkDout("maxPoolBackwardFast", dout, [g.N, g.C, g.outH, g.outW], x);
+  if (argmax === undefined || reluX.dtype !== x.dtype || reluX.size !== x.size) {
+    const dp = maxPoolBackwardFast(dout, cache).dx;
+    return reluBackward(dp, { x: reluX }).dx;
+  }
+  // From the workspace (as `pool.dx`) when given: zeroed here, as the scatter below adds.
+  const dx = workspace === null ? zeros(x.shape, x.dtype) : workspace.tensor("pool.dx", x.shape, x.dtype);
+  if (workspace !== null) dx.data.fill(0);
+  const dxd = dx.data, gd = dout.data, rx = reluX.data;
+  for (let m = 0; m < gd.length; m++) {
+    const k = argmax[m];
+    if (rx[k] > 0) dxd[k] += gd[m];
+  }
+  return dx;
+}
+
+/**
+ * Internal: `reluForward(x)` and then `maxPoolForwardFast` of its output,
+ * the ReLU – pool half of `convReluPoolForward`, with the same outputs and
+ * caches. For float32 and 2 × 2 windows of stride 2 it is one pass over `x`:
+ * each window's four values are rectified on their bit patterns (written to
+ * the ReLU output) and pooled as integers, exact because the bit patterns of
+ * non-negative floats order as the floats do (+0 being 0). A NaN or an
+ * infinity anywhere in `x` sends the whole call to the two separate passes,
+ * which define what those give. Not part of the public API.
+ */
+export function reluMaxPoolForward(
+  x: Tensor,
+  param: PoolParam = {},
+  workspace: Workspace | null = null,
+): { relu: { out: Tensor; cache: { x: Tensor } }; pool: MaxPoolForwardResult } {
+  const g = poolGeometry("maxPoolForwardFast", x, param);
+  if (x.data instanceof Float32Array && g.stride === 2 && tiles(g)) {
+    checkIndexable("maxPoolForwardFast", x);
+    // The fused pass writes every element of all three, so reused ones (`relu.out`, `pool.out`,
+    // `pool.argmax` of the workspace) need no zeroing.
+    const shape = [g.N, g.C, g.outH, g.outW];
+    const r = workspace === null ? zeros(x.shape, x.dtype) : workspace.tensor("relu.out", x.shape, x.dtype);
+    const out = workspace === null ? zeros(shape, x.dtype) : workspace.tensor("pool.out", shape, x.dtype);
+    const argmax = workspace === null ? new Int32Array(out.size) : workspace.ints("pool.argmax", out.size);
+    const bits = (d: Data) => new Int32Array(d.buffer, d.byteOffset, d.length);
+    if (reluPool2F32(bits(x.data), bits(r.data), g.N * g.C * g.outH, g.W, g.outW, bits(out.data), argmax) === 0) {
+      return { relu: { out: r, cache: { x } }, pool: { out, cache: { x: r, geometry: g, argmax } } };
+    }
+  }
+  const relu = reluForward(x);
+  return { relu, pool: maxPoolForwardFast(relu.out, param) };
+}
+
+/**
+ * The fused ReLU and 2 × 2 pool on float32 bits: `xi` in, ReLU output `ri`,
+ * pooled bits `oi` and argmax out. Returns 1 when some input is a NaN or an
+ * infinity (exponent bits all set), else 0.
+ */
+function reluPool2F32(
+  xi: Int32Array,
+  ri: Int32Array,
+  rows: number,
+  W: number,
+  outW: number,
+  oi: Int32Array,
+  arg: Int32Array,
+): number {
+  let bad = 0;
+  for (let r = 0; r < rows; r++) {
+    let a = 2 * r * W, d = r * outW;
+    for (let ow = 0; ow < outW; ow++, a += 2, d++) {
+      const z0 = xi[a], z1 = xi[a + 1], z2 = xi[a + W], z3 = xi[a + W + 1];
+      // An exponent of all ones (∞ or NaN) carries into the sign bit.
+      bad |= (((z0 & 0x7f800000) + 0x00800000) | ((z1 & 0x7f800000) + 0x00800000) |
+        ((z2 & 0x7f800000) + 0x00800000) | ((z3 & 0x7f800000) + 0x00800000)) >>> 31;
+      // max(0, z): a set sign bit clears the value (−0 becomes +0).
+      const b0 = z0 & ~(z0 >> 31), b1 = z1 & ~(z1 >> 31), b2 = z2 & ~(z2 >> 31), b3 = z3 & ~(z3 >> 31);
+      ri[a] = b0;
+      ri[a + 1] = b1;
+      ri[a + W] = b2;
+      ri[a + W + 1] = b3;
+      // Strict comparisons keep the first maximum in row-major order; masks select without branching.
+      const m01 = -(+(b1 > b0)), m23 = -(+(b3 > b2));
+      const v01 = b0 ^ ((b0 ^ b1) & m01), v23 = b2 ^ ((b2 ^ b3) & m23);
+      const m = -(+(v23 > v01));
+      const i01 = a + (1 & m01), i23 = a + W + (1 & m23);
+      oi[d] = v01 ^ ((v01 ^ v23) & m);
+      arg[d] = i01 ^ ((i01 ^ i23) & m);
+    }
+  }
+  return bad;
 }

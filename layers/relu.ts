@@ -1,15 +1,73 @@
 /**
  * The rectified linear unit, `max(0, x)` elementwise.
  *
+ * float32 runs on the values' bit patterns (Int32Array views): on random
+ * data a compare-and-branch per element mispredicts half the time and cost
+ * six times the memory traffic, while sign masks cost nothing. float64 keeps
+ * the plain loops (it serves gradient checks, not training).
+ *
  * @module
  */
 
-import { assertSameShape, type Tensor, zerosLike } from "./tensor.ts";
+import { assertSameShape, type Data, type Tensor, zerosLike } from "./tensor.ts";
 
 /** What `reluForward` keeps for `reluBackward`: its input. */
 export interface ReluCache {
   /** Input, any shape. */
   x: Tensor;
+}
+
+/** The float32 bits of `d` (a Float32Array) as an Int32Array view, no copy. */
+function bits(d: Data): Int32Array {
+  return new Int32Array(d.buffer, d.byteOffset, d.length);
+}
+
+// max(0, v) on float32 bits: a negative sign bit clears the value (−0 becomes +0), except for a NaN
+// (magnitude above the infinity pattern 0x7f800000), which is kept whatever its sign.
+function relu32(src: Int32Array, dst: Int32Array): void {
+  for (let i = 0; i < src.length; i++) {
+    const b = src[i];
+    dst[i] = b & (~(b >> 31) | ((0x7f800000 - (b & 0x7fffffff)) >> 31));
+  }
+}
+
+function relu64(src: Float64Array, dst: Float64Array): void {
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    // The comparison also keeps a NaN input a NaN instead of silently zeroing it.
+    dst[i] = v > 0 || v !== v ? v : 0;
+  }
+}
+
+// dx = dout where x > 0, on float32 bits: the mask is all ones exactly when x's bits b are positive
+// (−b and ~b both negative) and below the NaN patterns (b − 0x7f800001 negative); +∞ counts as > 0.
+function reluBack32(x: Int32Array, g: Int32Array, dst: Int32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const b = x[i];
+    dst[i] = g[i] & ((((0 - b) | 0) & ~b & ((b - 0x7f800001) | 0)) >> 31);
+  }
+}
+
+function reluBack64(x: Float64Array, g: Float64Array, dst: Float64Array): void {
+  for (let i = 0; i < x.length; i++) if (x[i] > 0) dst[i] = g[i];
+}
+
+/**
+ * Internal: `dst = max(0, src)` elementwise on storage of one dtype (the
+ * sandwich layers fuse it). Not part of the public API.
+ */
+export function reluData(src: Data, dst: Data): void {
+  if (src instanceof Float32Array) relu32(bits(src), bits(dst));
+  else relu64(src, dst as Float64Array);
+}
+
+/**
+ * Internal: `dst = g` where `x > 0`, else 0, on storage of one dtype (`dst`
+ * must hold zeros for float64). Not part of the public API.
+ */
+export function reluBackwardData(x: Data, g: Data, dst: Data): void {
+  if (x instanceof Float32Array) reluBack32(bits(x), bits(g), bits(dst));
+  else reluBack64(x, g as Float64Array, dst as Float64Array);
 }
 
 /**
@@ -27,12 +85,7 @@ export interface ReluCache {
  */
 export function reluForward(x: Tensor): { out: Tensor; cache: ReluCache } {
   const out = zerosLike(x);
-  const o = out.data, src = x.data;
-  for (let i = 0; i < o.length; i++) {
-    const v = src[i];
-    // The comparison also keeps a NaN input a NaN instead of silently zeroing it.
-    o[i] = v > 0 || v !== v ? v : 0;
-  }
+  reluData(x.data, out.data);
   return { out, cache: { x } };
 }
 
@@ -50,7 +103,6 @@ export function reluBackward(dout: Tensor, cache: ReluCache): { dx: Tensor } {
     throw new TypeError(`reluBackward: dout is ${dout.dtype} but x is ${x.dtype}; they must share one dtype`);
   }
   const dx = zerosLike(x);
-  const o = dx.data, g = dout.data, src = x.data;
-  for (let i = 0; i < o.length; i++) if (src[i] > 0) o[i] = g[i];
+  reluBackwardData(x.data, dout.data, dx.data);
   return { dx };
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { affineBackward, type AffineCache, affineForward } from "./affine.ts";
+import { affineBackward, affineBackwardInternal, type AffineCache, affineForward } from "./affine.ts";
 import {
   batchnormBackwardAlt,
   type BatchnormCache,
@@ -18,10 +18,17 @@ import {
   type BatchnormParam,
   type NormGrads,
 } from "./batchnorm.ts";
-import { convBackwardFast, type ConvCache, convForwardFast, type ConvGrads } from "./conv_fast.ts";
-import type { ConvParam, PoolParam } from "./im2col.ts";
+import {
+  convBackwardFast,
+  convBackwardFastInternal,
+  type ConvCache,
+  convForwardFast,
+  convForwardFastInternal,
+  type ConvGrads,
+} from "./conv_fast.ts";
+import type { ConvParam, PoolParam, Workspace } from "./im2col.ts";
 import { layernormBackward, type LayernormCache, layernormForward, type LayernormParam } from "./layernorm.ts";
-import { maxPoolBackwardFast, type MaxPoolCache, maxPoolForwardFast } from "./max_pool_fast.ts";
+import { type MaxPoolCache, maxPoolReluBackward, reluMaxPoolForward } from "./max_pool_fast.ts";
 import { reluBackward, type ReluCache, reluForward } from "./relu.ts";
 import { spatialBatchnormBackward, spatialBatchnormForward } from "./spatial_batchnorm.ts";
 import type { Tensor } from "./tensor.ts";
@@ -173,6 +180,31 @@ export function affineLayernormReluBackward(dout: Tensor, cache: AffineLayernorm
   return { ...affineBackward(dn, cache.fc), dgamma, dbeta };
 }
 
+/**
+ * Internal: the backward pass of an affine – [batch or layer norm] – ReLU
+ * block from any of the three forward passes above (told apart by their
+ * caches), computing `dx` only when `wantDx` (a model's first layer needs no
+ * gradient of its input), into a tensor of `workspace` when one is given.
+ * Same gradients as the public backward passes. Not part of the public API.
+ */
+export function affineNormReluBackwardInternal(
+  dout: Tensor,
+  cache: AffineReluCache | AffineBatchnormReluCache | AffineLayernormReluCache,
+  wantDx: boolean,
+  workspace: Workspace | null = null,
+): { dx: Tensor | null; dw: Tensor; db: Tensor; dgamma?: Tensor; dbeta?: Tensor } {
+  const { dx: dr } = reluBackward(dout, cache.relu);
+  if ("bn" in cache) {
+    const { dx: dn, dgamma, dbeta } = batchnormBackwardAlt(dr, cache.bn);
+    return { ...affineBackwardInternal(dn, cache.fc, wantDx, workspace), dgamma, dbeta };
+  }
+  if ("ln" in cache) {
+    const { dx: dn, dgamma, dbeta } = layernormBackward(dr, cache.ln);
+    return { ...affineBackwardInternal(dn, cache.fc, wantDx, workspace), dgamma, dbeta };
+  }
+  return affineBackwardInternal(dr, cache.fc, wantDx, workspace);
+}
+
 /** Caches of `convReluForward`. */
 export interface ConvReluCache {
   /** Convolution. */
@@ -251,9 +283,26 @@ export function convReluPoolForward(
   convParam: ConvParam = {},
   poolParam: PoolParam = {},
 ): { out: Tensor; cache: ConvReluPoolCache } {
-  const c = convForwardFast(x, w, b, convParam);
-  const r = reluForward(c.out);
-  const p = maxPoolForwardFast(r.out, poolParam);
+  return convReluPoolForwardInternal(x, w, b, convParam, poolParam, null);
+}
+
+/**
+ * Internal: `convReluPoolForward`, its big intermediates (conv, ReLU and
+ * pool outputs, argmax) taken from `workspace` when one is given (see
+ * `Workspace`: only for a caller that owns the returned caches). Not part of
+ * the public API.
+ */
+export function convReluPoolForwardInternal(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  convParam: ConvParam,
+  poolParam: PoolParam,
+  workspace: Workspace | null,
+): { out: Tensor; cache: ConvReluPoolCache } {
+  const c = convForwardFastInternal(x, w, b, convParam, workspace);
+  // ReLU and pool in one pass where they can (float32, 2 × 2 windows): the same outputs and caches.
+  const { relu: r, pool: p } = reluMaxPoolForward(c.out, poolParam, workspace);
   return { out: p.out, cache: { conv: c.cache, relu: r.cache, pool: p.cache } };
 }
 
@@ -264,9 +313,24 @@ export function convReluPoolForward(
  * @returns `dx` (N, C, H, W), `dw` (F, C, HH, WW), `db` (F,)
  */
 export function convReluPoolBackward(dout: Tensor, cache: ConvReluPoolCache): LinearGrads {
-  const { dx: dp } = maxPoolBackwardFast(dout, cache.pool);
-  const { dx: dr } = reluBackward(dp, cache.relu);
-  return convBackwardFast(dr, cache.conv);
+  const { dx, dw, db } = convReluPoolBackwardInternal(dout, cache, true);
+  return { dx: dx!, dw, db };
+}
+
+/**
+ * Internal: `convReluPoolBackward`, with the pool and ReLU backward passes
+ * fused, computing `dx` only when `wantDx` (a model's first layer needs no
+ * gradient of its input), the ReLU's gradient taken from `workspace` when
+ * one is given. Not part of the public API.
+ */
+export function convReluPoolBackwardInternal(
+  dout: Tensor,
+  cache: ConvReluPoolCache,
+  wantDx: boolean,
+  workspace: Workspace | null = null,
+): { dx: Tensor | null; dw: Tensor; db: Tensor } {
+  const dr = maxPoolReluBackward(dout, cache.pool, cache.relu.x, workspace);
+  return convBackwardFastInternal("convBackwardFast", dr, cache.conv, wantDx);
 }
 
 /** Caches of `convBatchnormReluForward`. */

@@ -10,17 +10,13 @@ import type { BatchnormParam } from "../batchnorm.ts";
 import { dropoutBackward, type DropoutCache, dropoutForward, type DropoutParam } from "../dropout.ts";
 import { globalRandomState, RandomState } from "../random.ts";
 import {
-  affineBatchnormReluBackward,
   type AffineBatchnormReluCache,
   affineBatchnormReluForward,
-  affineLayernormReluBackward,
   type AffineLayernormReluCache,
   affineLayernormReluForward,
-  affineReluBackward,
+  affineNormReluBackwardInternal,
   type AffineReluCache,
   affineReluForward,
-  type LinearGrads,
-  type LinearNormGrads,
 } from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
@@ -231,22 +227,15 @@ export class FullyConnectedNet implements Model {
     let dh = gl.dx;
     for (let i = L - 1; i >= 1; i--) {
       if (this.dropoutParam !== null) dh = dropoutBackward(dh, drops[i - 1]).dx;
-      const cache = hidden[i - 1];
-      let g: LinearGrads | LinearNormGrads;
-      if (this.normalization === "batchnorm") {
-        g = affineBatchnormReluBackward(dh, cache as AffineBatchnormReluCache);
-      } else if (this.normalization === "layernorm") {
-        g = affineLayernormReluBackward(dh, cache as AffineLayernormReluCache);
-      } else {
-        g = affineReluBackward(dh, cache as AffineReluCache);
-      }
+      // The first layer's input (the data) needs no gradient: skip its dx, a third of that layer's products.
+      const g = affineNormReluBackwardInternal(dh, hidden[i - 1], i > 1);
       grads[`W${i}`] = g.dw;
       grads[`b${i}`] = g.db;
-      if ("dgamma" in g) {
+      if (g.dgamma !== undefined && g.dbeta !== undefined) {
         grads[`gamma${i}`] = g.dgamma;
         grads[`beta${i}`] = g.dbeta;
       }
-      dh = g.dx;
+      if (g.dx !== null) dh = g.dx;
     }
     let loss = dataLoss;
     for (let i = 1; i <= L; i++) loss += addL2(p[`W${i}`], grads[`W${i}`], this.reg);

@@ -7,7 +7,13 @@
 
 import { affineBackward, affineForward } from "../affine.ts";
 import { globalRandomState, RandomState } from "../random.ts";
-import { affineReluBackward, affineReluForward, convReluPoolBackward, convReluPoolForward } from "../sandwich.ts";
+import { Workspace } from "../im2col.ts";
+import {
+  affineNormReluBackwardInternal,
+  affineReluForward,
+  convReluPoolBackwardInternal,
+  convReluPoolForwardInternal,
+} from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { astype, type DType, formatShape, scale, type Tensor, zeros } from "../tensor.ts";
 import type { Labels, LossAndGrads, Model } from "./model.ts";
@@ -68,6 +74,8 @@ export class ThreeLayerConvNet implements Model {
   readonly dtype: DType;
   /** Size of one input, (C, H, W). */
   readonly inputDim: readonly [number, number, number];
+  /** The previous call's big intermediates, lent to the next (memory that is already faulted in). */
+  readonly #workspace = new Workspace();
 
   /** Builds the network and draws its initial weights; see {@link ThreeLayerConvNetOptions}. */
   constructor(options: ThreeLayerConvNetOptions = {}) {
@@ -133,15 +141,18 @@ export class ThreeLayerConvNet implements Model {
     const filterSize = W1.shape[2];
     const convParam = { stride: 1, pad: (filterSize - 1) / 2 };
     const poolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
-    const l1 = convReluPoolForward(X, W1, b1, convParam, poolParam);
+    // The big intermediates live in this model's workspace: no cache of this call outlives it.
+    const ws = this.#workspace;
+    const l1 = convReluPoolForwardInternal(X, W1, b1, convParam, poolParam, ws);
     const l2 = affineReluForward(l1.out, W2, b2);
     const l3 = affineForward(l2.out, W3, b3);
     if (y === undefined) return l3.out;
 
     const { loss: dataLoss, dx: dscores } = softmaxLoss(l3.out, y);
     const g3 = affineBackward(dscores, l3.cache);
-    const g2 = affineReluBackward(g3.dx, l2.cache);
-    const g1 = convReluPoolBackward(g2.dx, l1.cache);
+    const g2 = affineNormReluBackwardInternal(g3.dx, l2.cache, true, ws);
+    // The input needs no gradient: skip dx (a third of the conv layer's backward products).
+    const g1 = convReluPoolBackwardInternal(g2.dx!, l1.cache, false, ws);
     const grads: Record<string, Tensor> = { W1: g1.dw, b1: g1.db, W2: g2.dw, b2: g2.db, W3: g3.dw, b3: g3.db };
     let loss = dataLoss;
     for (const k of ["W1", "W2", "W3"]) loss += addL2(this.params[k], grads[k], this.reg);
