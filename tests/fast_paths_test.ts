@@ -6,7 +6,7 @@
  * convolution with a batch that the chunk size does not divide, and the
  * ThreeLayerConvNet's skipped input gradient.
  *
- *     deno test --allow-read --allow-env --allow-ffi bench/fast_paths_test.ts
+ *     deno test --allow-read --allow-env --allow-ffi tests/fast_paths_test.ts
  *
  * @module
  */
