@@ -10,7 +10,15 @@
 
 import { type Tensor, zeros } from "../layers/tensor.ts";
 import type { Dataset } from "./dataset.ts";
-import { DatasetFormatError, displayPath, exists, joinPath, readRecordFile, readText } from "./records.ts";
+import {
+  DatasetFormatError,
+  displayPath,
+  exists,
+  findDataFile,
+  joinPath,
+  readRecordFile,
+  readText,
+} from "./records.ts";
 import { checkCount, checkDType, type LoadOptions, subtractTrainingMean } from "./split.ts";
 
 /** The CIFAR-10 class names, label 0 to 9 (as in `batches.meta.txt`). */
@@ -137,15 +145,6 @@ export interface Cifar10Options extends LoadOptions {
   numTest?: number;
 }
 
-/** Finds `name`, or failing that `name.gz`, in `dir`; undefined when neither exists. */
-async function findFile(dir: string, name: string): Promise<string | undefined> {
-  for (const candidate of [name, `${name}.gz`]) {
-    const path = joinPath(dir, candidate);
-    if (await exists(path)) return path;
-  }
-  return undefined;
-}
-
 /**
  * Loads CIFAR-10 from the binary batches in `dir` the way the course's
  * `get_CIFAR10_data(num_training, num_validation, num_test, subtract_mean)`
@@ -225,7 +224,7 @@ export async function loadCifar10(dir: string, options: Cifar10Options = {}): Pr
   const missing: string[] = [];
   for (const { name, why } of needs) {
     if (found.has(name)) continue;
-    const path = await findFile(dir, name);
+    const path = await findDataFile(dir, name);
     if (path) found.set(name, path);
     else if (!missing.some((m) => m.startsWith(`${name} `))) missing.push(`${name} (${why})`);
   }

@@ -12,7 +12,15 @@
 
 import { type Tensor, zeros } from "../layers/tensor.ts";
 import type { Dataset } from "./dataset.ts";
-import { DatasetFormatError, displayPath, exists, joinPath, openBytes, readRecordFile, takeHeader } from "./records.ts";
+import {
+  DatasetFormatError,
+  displayPath,
+  exists,
+  findDataFile,
+  openBytes,
+  readRecordFile,
+  takeHeader,
+} from "./records.ts";
 import { checkCount, checkDType, type LoadOptions, subtractTrainingMean } from "./split.ts";
 
 /** The Fashion-MNIST class names, label 0 to 9. */
@@ -204,14 +212,6 @@ export interface IdxDatasetOptions extends LoadOptions {
   numTest?: number;
 }
 
-async function findIdx(dir: string, name: string): Promise<string | undefined> {
-  for (const candidate of [name, `${name}.gz`]) {
-    const path = joinPath(dir, candidate);
-    if (await exists(path)) return path;
-  }
-  return undefined;
-}
-
 async function loadIdxDataset(
   where: string,
   name: string,
@@ -239,7 +239,7 @@ async function loadIdxDataset(
   const paths: string[] = [];
   const missing: string[] = [];
   for (const n of names) {
-    const p = await findIdx(dir, n);
+    const p = await findDataFile(dir, n);
     if (p) paths.push(p);
     else missing.push(`${n} (or ${n}.gz)`);
   }

@@ -416,3 +416,15 @@ export async function exists(path: string | URL): Promise<boolean> {
 export function joinPath(dir: string, name: string): string {
   return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
 }
+
+/**
+ * Finds `name`, or failing that its gzipped `name.gz`, in `dir` (the loaders
+ * read either); undefined when neither exists.
+ */
+export async function findDataFile(dir: string, name: string): Promise<string | undefined> {
+  for (const candidate of [name, `${name}.gz`]) {
+    const path = joinPath(dir, candidate);
+    if (await exists(path)) return path;
+  }
+  return undefined;
+}
