@@ -53,6 +53,7 @@ export {
   compileSpec,
   prefixSvgIds,
   renderReport,
+  renumberSvgIds,
   specToSvg,
   type SpecToSvgOptions,
   writeReport,
@@ -67,6 +68,7 @@ export {
   lossRows,
   type LossRowsOptions,
   lossStride,
+  meanFinalLoss,
   type RunSeries,
   runSeries,
   type RunStatus,
@@ -109,7 +111,9 @@ export {
   type VegaLiteSpec,
   type WeightScaleRow,
   weightScaleRows,
+  type WeightScaleRowsOptions,
   type WeightScaleRun,
   weightScaleSpec,
+  type WeightScaleSpecOptions,
 } from "./specs.ts";
 export { VEGA_VERSIONS, type VendorScripts, vendorScripts } from "./vendor.ts";

@@ -64,7 +64,8 @@ export interface SpecToSvgOptions {
 /**
  * Renders a Vega-Lite spec to a static SVG string with a headless vega view
  * (text sizes are estimated, as no canvas is available). Text in the SVG is
- * escaped by vega.
+ * escaped by vega. The same spec always gives the same SVG, whatever was
+ * rendered before in the process (see {@link renumberSvgIds}).
  *
  * @example
  * ```ts
@@ -76,11 +77,47 @@ export async function specToSvg(spec: VegaLiteSpec, options: SpecToSvgOptions = 
   const { vega: compiled } = compileSpec(spec);
   const view = new vega.View(vega.parse(compiled), { renderer: "none", logLevel: vega.Error });
   try {
-    const svg = await view.toSVG();
+    const svg = renumberSvgIds(await view.toSVG());
     return options.idPrefix ? prefixSvgIds(svg, options.idPrefix) : svg;
   } finally {
     view.finalize();
   }
+}
+
+/** Where vega starts the counters it numbers SVG element ids with: `clip1`, `clip2`, …; `gradient_0`, …. */
+const VEGA_ID_STARTS: Readonly<Record<string, number>> = { clip: 1, gradient_: 0 };
+
+/**
+ * Renumbers the element ids vega generates (`clip7`, `gradient_3`: counted
+ * per process, not per chart) in order of first appearance, from where vega
+ * starts them, so that a chart's SVG does not depend on what was rendered
+ * before it. Only markup changes (`id`, `href="#…"` and `clip-path`, `fill`
+ * or `stroke` `="url(#…)"` attributes, inside tags), never text or labels:
+ * vega escapes `<`, `>` in text and `"` in attribute values.
+ *
+ * @example
+ * ```ts
+ * import { renumberSvgIds } from "./render.ts";
+ * renumberSvgIds('<clipPath id="clip7"/><g clip-path="url(#clip7)"/>');
+ * // '<clipPath id="clip1"/><g clip-path="url(#clip1)"/>'
+ * ```
+ */
+export function renumberSvgIds(svg: string): string {
+  const next = { ...VEGA_ID_STARTS };
+  const renamed = new Map<string, string>();
+  const rename = (id: string, base: string) => {
+    let to = renamed.get(id);
+    if (to === undefined) renamed.set(id, to = `${base}${next[base]++}`);
+    return to;
+  };
+  return svg.replace(
+    /<[^>]*>/g,
+    (tag) =>
+      tag.replace(
+        /(\sid="|\shref="#|\s(?:clip-path|fill|stroke)="url\(#)((clip|gradient_)\d+)(?="|\)")/g,
+        (_, lead: string, id: string, base: string) => lead + rename(id, base),
+      ),
+  );
 }
 
 /** Renames every `id` in an SVG string (and its `url(#…)` / `href="#…"` uses) to `${prefix}${id}`. */

@@ -163,6 +163,22 @@ export function summarizeRun(run: LabelledRun): RunSummary {
   };
 }
 
+/**
+ * Mean loss of the last `n` steps of a run with a finite loss: the course's
+ * "final training loss", `np.mean(solver.loss_history[-100:])` for the
+ * default `n` 100 (a non-finite loss, where a run blew up, is left out rather
+ * than making the mean NaN). Null when no step has a finite loss.
+ *
+ * @throws RangeError when `n` is not a positive integer
+ */
+export function meanFinalLoss(records: readonly TrainRecord[], n = 100): number | null {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`meanFinalLoss: n ${n} must be a positive integer`);
+  const losses = runSeries(records).iterations.map((r) => r.loss).filter(Number.isFinite);
+  if (losses.length === 0) return null;
+  const tail = losses.slice(-n);
+  return tail.reduce((a, v) => a + v, 0) / tail.length;
+}
+
 /** Options of {@link lossRows}. */
 export interface LossRowsOptions {
   /** At most this many rows per run (≥ 3). Default 1000. */

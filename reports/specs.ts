@@ -19,6 +19,7 @@ import {
   type LabelledRun,
   lossRows,
   type LossRowsOptions,
+  meanFinalLoss,
   runSeries,
   summarizeRun,
 } from "./run_data.ts";
@@ -387,8 +388,31 @@ export interface WeightScaleRow {
   finalTrainLoss: number | null;
 }
 
-/** Best validation / training accuracy and final training loss of each run, for {@link weightScaleSpec}. */
-export function weightScaleRows(runs: readonly WeightScaleRun[]): WeightScaleRow[] {
+/** Options of {@link weightScaleRows} and {@link weightScaleSpec}. */
+export interface WeightScaleRowsOptions {
+  /**
+   * The final training loss is the mean loss of this many last steps, as the
+   * notebook's `np.mean(solver.loss_history[-100:])` (see {@link meanFinalLoss}).
+   * Default 100; 1 gives the last step's loss.
+   */
+  finalLossSteps?: number;
+}
+
+/**
+ * Best validation / training accuracy and final training loss (the mean of
+ * the last 100 steps' losses, by default) of each run, sorted by group and
+ * weight scale, for {@link weightScaleSpec}.
+ *
+ * @throws RangeError when a weight scale is not positive (the axis is
+ * logarithmic) or `finalLossSteps` is not a positive integer
+ */
+export function weightScaleRows(
+  runs: readonly WeightScaleRun[],
+  { finalLossSteps = 100 }: WeightScaleRowsOptions = {},
+): WeightScaleRow[] {
+  if (!Number.isSafeInteger(finalLossSteps) || finalLossSteps < 1) {
+    throw new RangeError(`weightScaleRows: finalLossSteps ${finalLossSteps} must be a positive integer`);
+  }
   return runs.map((r) => {
     if (!(r.weightScale > 0)) {
       throw new RangeError(
@@ -401,18 +425,22 @@ export function weightScaleRows(runs: readonly WeightScaleRun[]): WeightScaleRow
       weightScale: r.weightScale,
       bestValAcc: s.bestValAcc ?? null,
       bestTrainAcc: s.bestTrainAcc ?? null,
-      finalTrainLoss: s.finalLoss ?? null,
+      finalTrainLoss: meanFinalLoss(r.records, finalLossSteps),
     };
   }).sort((a, b) => a.group < b.group ? -1 : a.group > b.group ? 1 : a.weightScale - b.weightScale);
 }
 
+/** Options of {@link weightScaleSpec}. */
+export interface WeightScaleSpecOptions extends CurveOptions, WeightScaleRowsOptions {}
+
 /**
  * Best validation accuracy, best training accuracy and final training
- * loss against the weight-initialization scale (log x axis), one line per
- * group (baseline vs batchnorm), as three panels. Data: dataset `weightScale`.
+ * loss (mean of the last 100 steps, see {@link weightScaleRows}) against the
+ * weight-initialization scale (log x axis), one line per group (baseline vs
+ * batchnorm), as three panels. Data: dataset `weightScale`.
  */
-export function weightScaleSpec(runs: readonly WeightScaleRun[], options: CurveOptions = {}): VegaLiteSpec {
-  const rows = weightScaleRows(runs);
+export function weightScaleSpec(runs: readonly WeightScaleRun[], options: WeightScaleSpecOptions = {}): VegaLiteSpec {
+  const rows = weightScaleRows(runs, options);
   const groups = [...new Set(runs.map((r) => r.group))];
   const groupTitle = options.runTitle ?? "Model";
   const decades = decadeTicks(rows.map((r) => r.weightScale));

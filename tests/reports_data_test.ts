@@ -1,20 +1,17 @@
 import { assert, assertAlmostEquals, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
 import type { TrainRecord } from "../pipeline/records.ts";
-import { parseRunLog } from "../pipeline/run_log.ts";
 import {
   accuracyRows,
   checkLabels,
   defaultSmoothingSpan,
   lossRows,
   lossStride,
+  meanFinalLoss,
   runSeries,
   summarizeRun,
 } from "../reports/run_data.ts";
 import { formatDuration, formatPercent, runHighlights, summaryTable } from "../reports/run_report.ts";
-
-async function fixture(name: string): Promise<TrainRecord[]> {
-  return parseRunLog(await Deno.readTextFile(new URL(`./fixtures/reports/${name}.ndjson`, import.meta.url)));
-}
+import { readRunFixture } from "./helpers.ts";
 
 /** A synthetic log of `n` steps with loss `f(t)`, checks every `perEpoch` steps. */
 function syntheticLog(n: number, f: (t: number) => number, perEpoch = n): TrainRecord[] {
@@ -55,7 +52,7 @@ Deno.test("runSeries sorts records by kind and keeps the later record of a repea
 });
 
 Deno.test("summarizeRun reads a finished run's final and best accuracies, loss and time", async () => {
-  const records = await fixture("baseline");
+  const records = await readRunFixture("baseline");
   const s = summarizeRun({ label: "b", records });
   const end = records.at(-1) as Extract<TrainRecord, { kind: "end" }>;
   const checks = records.filter((r) => r.kind === "epoch") as Extract<TrainRecord, { kind: "epoch" }>[];
@@ -72,7 +69,7 @@ Deno.test("summarizeRun reads a finished run's final and best accuracies, loss a
 });
 
 Deno.test("summarizeRun marks a run whose loss became NaN as stopped, with its message", async () => {
-  const s = summarizeRun({ label: "s", records: await fixture("stopped") });
+  const s = summarizeRun({ label: "s", records: await readRunFixture("stopped") });
   assertEquals(s.status, "stopped");
   assertEquals(s.iterations, 46);
   assertEquals(s.numIterations, 120);
@@ -80,7 +77,7 @@ Deno.test("summarizeRun marks a run whose loss became NaN as stopped, with its m
 });
 
 Deno.test("summarizeRun counts a resumed run once: two start records, steps not repeated", async () => {
-  const records = await fixture("resumed");
+  const records = await readRunFixture("resumed");
   const series = runSeries(records);
   assertEquals(series.starts.length, 2);
   assertEquals(series.iterations.length, 50);
@@ -140,6 +137,17 @@ Deno.test("lossRows skips non-finite losses (null in JSON) instead of plotting t
   assertEquals(lossRows({ label: "x", records }).map((r) => r.iteration), [1, 2, 4]);
 });
 
+Deno.test("meanFinalLoss is the mean of the last n finite step losses, 100 by default (mean(loss_history[-100:]))", () => {
+  const records = syntheticLog(150, (t) => t);
+  assertEquals(meanFinalLoss(records), (51 + 150) / 2);
+  assertEquals(meanFinalLoss(records, 1), 150);
+  assertEquals(meanFinalLoss(syntheticLog(10, (t) => t)), 5.5, "fewer steps than n: all of them");
+  const blownUp = syntheticLog(4, (t) => (t === 3 ? (null as unknown as number) : t));
+  assertEquals(meanFinalLoss(blownUp, 2), 3, "the non-finite step 3 is left out: mean of steps 2 and 4");
+  assertEquals(meanFinalLoss([]), null);
+  assertThrows(() => meanFinalLoss(records, 0), RangeError, "meanFinalLoss: n 0 must be a positive integer");
+});
+
 Deno.test("defaultSmoothingSpan grows as √N between 1 and 100", () => {
   assertEquals(defaultSmoothingSpan(0), 1);
   assertEquals(defaultSmoothingSpan(100), 10);
@@ -148,7 +156,7 @@ Deno.test("defaultSmoothingSpan grows as √N between 1 and 100", () => {
 });
 
 Deno.test("accuracyRows gives a training and a validation row per check", async () => {
-  const records = await fixture("baseline");
+  const records = await readRunFixture("baseline");
   const rows = accuracyRows({ label: "b", records });
   const checks = records.filter((r) => r.kind === "epoch");
   assertEquals(rows.length, 2 * checks.length);
@@ -164,9 +172,9 @@ Deno.test("checkLabels refuses a repeated or empty run label", () => {
 
 Deno.test("summaryTable has one row per run, bolds the best validation accuracy and shows partial runs as n / N", async () => {
   const runs = [
-    { label: "baseline", records: await fixture("baseline") },
-    { label: "batchnorm", records: await fixture("batchnorm") },
-    { label: "stopped", records: await fixture("stopped") },
+    { label: "baseline", records: await readRunFixture("baseline") },
+    { label: "batchnorm", records: await readRunFixture("batchnorm") },
+    { label: "stopped", records: await readRunFixture("stopped") },
   ];
   const table = summaryTable(runs);
   assertEquals(table.rows.length, 3);

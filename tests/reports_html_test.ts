@@ -1,21 +1,16 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import type { TrainRecord } from "../pipeline/records.ts";
-import { parseRunLog } from "../pipeline/run_log.ts";
 import { escapeHtml, formatNumber, jsonForScript, renderReportHtml, type Report } from "../reports/html.ts";
 import { renderReport, writeReport } from "../reports/render.ts";
 import { gradientCheckSection, trainingReport } from "../reports/run_report.ts";
 import { lossCurveSpec } from "../reports/specs.ts";
 import { VEGA_VERSIONS, vendorScripts } from "../reports/vendor.ts";
+import { readRunFixture } from "./helpers.ts";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const BREAKOUT = "</script><script>alert(2)</script>";
 
-async function fixture(name: string): Promise<TrainRecord[]> {
-  return parseRunLog(await Deno.readTextFile(new URL(`./fixtures/reports/${name}.ndjson`, import.meta.url)));
-}
-
-const baseline = await fixture("baseline");
-const stopped = await fixture("stopped");
+const baseline = await readRunFixture("baseline");
+const stopped = await readRunFixture("stopped");
 
 function hostileReport(): Report {
   return trainingReport({

@@ -7,8 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { TrainRecord } from "../pipeline/records.ts";
-import { parseRunLog } from "../pipeline/run_log.ts";
-import { compileSpec, prefixSvgIds, specToSvg } from "../reports/render.ts";
+import { compileSpec, prefixSvgIds, renumberSvgIds, specToSvg } from "../reports/render.ts";
 import {
   accuracyCurveSpec,
   accuracyPanelsSpec,
@@ -22,13 +21,10 @@ import {
   weightScaleRows,
   weightScaleSpec,
 } from "../reports/specs.ts";
-
-async function fixture(name: string): Promise<TrainRecord[]> {
-  return parseRunLog(await Deno.readTextFile(new URL(`./fixtures/reports/${name}.ndjson`, import.meta.url)));
-}
+import { readRunFixture } from "./helpers.ts";
 
 const [baseline, batchnorm, stopped, resumed] = await Promise.all(
-  ["baseline", "batchnorm", "stopped", "resumed"].map(fixture),
+  ["baseline", "batchnorm", "stopped", "resumed"].map(readRunFixture),
 );
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const runs = [
@@ -141,6 +137,7 @@ Deno.test("weightScaleSpec plots three metrics against a log weight-scale axis, 
   ]);
   const spec = weightScaleSpec(wsRuns) as unknown as {
     hconcat: { title: string; encoding: { x: { scale: { type: string } } } }[];
+    datasets: { weightScale: { finalTrainLoss: number }[] };
   };
   await checkSpec(spec, 30);
   assertEquals(spec.hconcat.map((p) => p.title), [
@@ -151,7 +148,13 @@ Deno.test("weightScaleSpec plots three metrics against a log weight-scale axis, 
   for (const p of spec.hconcat) assertEquals(p.encoding.x.scale.type, "log");
   const rows = weightScaleRows(wsRuns);
   assertEquals(rows.length, 10);
-  assertEquals(rows[0].finalTrainLoss, (baseline.findLast((r) => r.kind === "iteration") as { loss: number }).loss);
+  // The notebook's final training loss: the mean of the last 100 of baseline's 120 step losses.
+  const losses = baseline.flatMap((r) => (r.kind === "iteration" ? [r.loss] : []));
+  assertEquals(losses.length, 120);
+  assertEquals(rows[0].finalTrainLoss, losses.slice(-100).reduce((a, v) => a + v, 0) / 100);
+  assertEquals(weightScaleRows(wsRuns, { finalLossSteps: 1 })[0].finalTrainLoss, losses.at(-1));
+  assertEquals(spec.datasets.weightScale[0].finalTrainLoss, rows[0].finalTrainLoss, "the chart plots the rows");
+  assertThrows(() => weightScaleRows(wsRuns, { finalLossSteps: 0 }), RangeError, "finalLossSteps 0");
   assertThrows(() => weightScaleRows([{ group: "g", weightScale: 0, records: baseline }]), RangeError, "not positive");
 });
 
@@ -209,4 +212,26 @@ Deno.test("prefixSvgIds renames ids and their references so charts in one page d
     '<clipPath id="c0-clip1"><rect/></clipPath><g clip-path="url(#c0-clip1)"><use href="#c0-clip1"/></g>',
   );
   assertThrows(() => prefixSvgIds(svg, '"><script>'), RangeError);
+});
+
+Deno.test("specToSvg gives the same SVG for the same spec however many charts were rendered before", async () => {
+  const spec = lossCurveSpec(runs);
+  const first = await specToSvg(spec);
+  await specToSvg(accuracyCurveSpec(runs));
+  const again = await specToSvg(spec);
+  assertStringIncludes(first, 'clip-path="url(#clip1)"', "the chart has clip paths to number");
+  assertEquals(again, first);
+  assertEquals(await specToSvg(spec, { idPrefix: "c0-" }), prefixSvgIds(first, "c0-"));
+});
+
+Deno.test("renumberSvgIds numbers vega's ids by first appearance and leaves text alone", () => {
+  const svg = '<g clip-path="url(#clip7)"><clipPath id="clip7"/><clipPath id="clip9"/>' +
+    '<path fill="url(#gradient_4)" aria-label="url(#clip9)"/><linearGradient id="gradient_4"/>' +
+    '<use href="#clip9"/><text>clip7 ="url(#clip9)" id="clip9"</text><g id="clipper"/></g>';
+  assertEquals(
+    renumberSvgIds(svg),
+    '<g clip-path="url(#clip1)"><clipPath id="clip1"/><clipPath id="clip2"/>' +
+      '<path fill="url(#gradient_0)" aria-label="url(#clip9)"/><linearGradient id="gradient_0"/>' +
+      '<use href="#clip2"/><text>clip7 ="url(#clip9)" id="clip9"</text><g id="clipper"/></g>',
+  );
 });

@@ -121,15 +121,11 @@ export const weightScaleExperiment: Experiment = {
         records: runByLabel(outcome, t.label).records,
       };
     });
-    // The notebook's "final training loss" is the mean of the last 100 steps, not the last step's loss.
-    const rows = weightScaleRows(sweep).map((r) => ({
-      ...r,
-      finalTrainLoss: meanFinalLoss(sweep.find((s) => s.group === r.group && s.weightScale === r.weightScale)!.records),
-    }));
+    // The final training loss is the notebook's: the mean of the last 100 steps (weightScaleRows' default).
+    const rows = weightScaleRows(sweep);
     const spec = weightScaleSpec(sweep, {
       subtitle: "Best validation and training accuracy, and mean loss of the last 100 steps, per initial weight scale",
     });
-    (spec as { datasets: Record<string, unknown[]> }).datasets.weightScale = rows.map((r) => ({ run: r.group, ...r }));
     clipLossPanel(spec, Math.min(1, ...rows.map((r) => r.finalTrainLoss ?? Infinity)));
 
     const numbers = (group: string, scale: number) => runNumbers(runByLabel(outcome, weightScaleLabel(group, scale)));
