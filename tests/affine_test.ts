@@ -1,33 +1,11 @@
 import { assertEquals, assertLess, assertThrows } from "@std/assert";
 import { affineBackward, affineForward } from "../layers/affine.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
-import { array, astype, linspace, reshape, Tensor } from "../layers/tensor.ts";
+import { RandomState } from "../layers/random.ts";
+import { array, astype, linspace, reshape } from "../layers/tensor.ts";
+import { type Arr, fixtureTensor, formatErrors, readFixture } from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/basic_layers.json", import.meta.url)));
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
-
-// A small seeded normal generator (mulberry32 + Box–Muller), enough for gradient checks.
-function randnFactory(seed: number): (...shape: number[]) => Tensor {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (...shape) => {
-    const d = new Float64Array(shape.reduce((p, v) => p * v, 1));
-    for (let i = 0; i < d.length; i++) {
-      d[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-    }
-    return new Tensor(d, shape);
-  };
-}
+const fixture = await readFixture("basic_layers.json");
 
 Deno.test("affineForward reproduces the notebook's fixed vector within 1e-8", () => {
   const [n, m] = [2, 3];
@@ -45,8 +23,9 @@ Deno.test("affineForward reproduces the notebook's fixed vector within 1e-8", ()
 });
 
 Deno.test("affineBackward matches numeric gradients within 1e-9 (notebook shapes)", () => {
-  const randn = randnFactory(231);
-  const x = randn(10, 2, 3), w = randn(6, 5), b = randn(5), dout = randn(10, 5);
+  // The notebook's draws: np.random.seed(231), then x, w, b, dout.
+  const rs = new RandomState(231);
+  const x = rs.randn(10, 2, 3), w = rs.randn(6, 5), b = rs.randn(5), dout = rs.randn(10, 5);
   const { cache } = affineForward(x, w, b);
   const { dx, dw, db } = affineBackward(dout, cache);
   assertEquals(dx.shape, [10, 2, 3]);
@@ -56,47 +35,45 @@ Deno.test("affineBackward matches numeric gradients within 1e-9 (notebook shapes
   const dwNum = evalNumericalGradientArray((t) => affineForward(x, t, b).out, w, dout);
   const dbNum = evalNumericalGradientArray((t) => affineForward(x, w, t).out, b, dout);
   const errs = { dx: relError(dx, dxNum), dw: relError(dw, dwNum), db: relError(db, dbNum) };
-  console.log(
-    `affineBackward gradient check: ${Object.entries(errs).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(", ")}`,
-  );
+  console.log(`affineBackward gradient check: ${formatErrors(errs)}`);
   for (const e of Object.values(errs)) assertLess(e, 1e-9);
 });
 
 Deno.test("affineForward and affineBackward agree with numpy within 1e-12", () => {
   const f = fixture.affine;
-  const { out, cache } = affineForward(tensor(f.x), tensor(f.w), tensor(f.b));
-  const { dx, dw, db } = affineBackward(tensor(f.dout), cache);
+  const { out, cache } = affineForward(fixtureTensor(f.x), fixtureTensor(f.w), fixtureTensor(f.b));
+  const { dx, dw, db } = affineBackward(fixtureTensor(f.dout), cache);
   assertEquals(out.shape, f.out.shape);
   assertEquals(dx.shape, f.dx.shape);
   for (const [got, want] of [[out, f.out], [dx, f.dx], [dw, f.dw], [db, f.db]] as const) {
-    assertLess(relError(got, tensor(want)), 1e-12);
+    assertLess(relError(got, fixtureTensor(want)), 1e-12);
   }
 });
 
 Deno.test("affine layer keeps float32 in float32, close to float64", () => {
   const f = fixture.affine;
-  const [x, w, b, dout] = [f.x, f.w, f.b, f.dout].map((a: Arr) => astype(tensor(a), "float32"));
+  const [x, w, b, dout] = [f.x, f.w, f.b, f.dout].map((a: Arr) => astype(fixtureTensor(a), "float32"));
   const { out, cache } = affineForward(x, w, b);
   const grads = affineBackward(dout, cache);
   assertEquals(out.dtype, "float32");
   for (const g of Object.values(grads)) assertEquals(g.dtype, "float32");
-  assertLess(relError(astype(out, "float64"), tensor(f.out)), 1e-5);
-  assertLess(relError(astype(grads.dx, "float64"), tensor(f.dx)), 1e-5);
-  assertLess(relError(astype(grads.dw, "float64"), tensor(f.dw)), 1e-5);
-  assertLess(relError(astype(grads.db, "float64"), tensor(f.db)), 1e-5);
+  assertLess(relError(astype(out, "float64"), fixtureTensor(f.out)), 1e-5);
+  assertLess(relError(astype(grads.dx, "float64"), fixtureTensor(f.dx)), 1e-5);
+  assertLess(relError(astype(grads.dw, "float64"), fixtureTensor(f.dw)), 1e-5);
+  assertLess(relError(astype(grads.db, "float64"), fixtureTensor(f.db)), 1e-5);
 });
 
 Deno.test("affine layer rejects mismatched shapes and dtypes with the shapes in the message", () => {
-  const randn = randnFactory(1);
-  const x = randn(4, 2, 3), w = randn(6, 5), b = randn(5);
-  assertThrows(() => affineForward(x, randn(7, 5), b), RangeError, "affineForward: x (4, 2, 3) (D = 6), w (7, 5)");
-  assertThrows(() => affineForward(x, w, randn(4)), RangeError, "b (4,)");
-  assertThrows(() => affineForward(randn(6), w, b), RangeError, "affineForward: x (6,) must have at least 2 axes");
-  assertThrows(() => affineForward(x, randn(6, 5, 1), b), RangeError, "w (6, 5, 1) must be 2-D");
+  const rs = new RandomState(1);
+  const x = rs.randn(4, 2, 3), w = rs.randn(6, 5), b = rs.randn(5);
+  assertThrows(() => affineForward(x, rs.randn(7, 5), b), RangeError, "affineForward: x (4, 2, 3) (D = 6), w (7, 5)");
+  assertThrows(() => affineForward(x, w, rs.randn(4)), RangeError, "b (4,)");
+  assertThrows(() => affineForward(rs.randn(6), w, b), RangeError, "affineForward: x (6,) must have at least 2 axes");
+  assertThrows(() => affineForward(x, rs.randn(6, 5, 1), b), RangeError, "w (6, 5, 1) must be 2-D");
   assertThrows(() => affineForward(astype(x, "float32"), w, b), TypeError, "affineForward: x is float32, w is float64");
   const { cache } = affineForward(x, w, b);
   assertThrows(
-    () => affineBackward(randn(4, 6), cache),
+    () => affineBackward(rs.randn(4, 6), cache),
     RangeError,
     "affineBackward: dout (4, 6) must be (N, M) = (4, 5)",
   );

@@ -1,34 +1,23 @@
 import { assert, assertEquals, assertLess, assertNotEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { batchnormBackward, batchnormBackwardAlt, batchnormForward, type BatchnormParam } from "../layers/batchnorm.ts";
 import { matmul } from "../layers/gemm.ts";
-import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
+import { relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
-import { array, astype, clone, full, map, Tensor, zeros } from "../layers/tensor.ts";
+import { array, astype, full, map, type Tensor, zeros } from "../layers/tensor.ts";
+import {
+  assertErrorsBelow,
+  assertFloat32Tracks,
+  bnParamOf,
+  fixtureTensor,
+  formatErrors,
+  gradErrors,
+  type NormCase,
+  numericNormGrads,
+  readFixture,
+  runningErrors,
+} from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/norm_layers.json", import.meta.url)));
-/** One batch-norm case of the fixture (train cases carry dout and the gradients). */
-interface BatchnormCase {
-  mode: "train" | "test";
-  momentum: number;
-  eps: number;
-  x: Arr;
-  gamma: Arr;
-  beta: Arr;
-  out: Arr;
-  runningMeanIn?: Arr;
-  runningVarIn?: Arr;
-  runningMean: Arr;
-  runningVar: Arr;
-  dout: Arr;
-  dx: Arr;
-  dgamma: Arr;
-  dbeta: Arr;
-}
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+const fixture = await readFixture("norm_layers.json");
 
 /** Mean and biased std of each column of a 2-D tensor (numpy's `axis=0`). */
 function columnStats(t: Tensor): { means: number[]; stds: number[] } {
@@ -116,21 +105,15 @@ Deno.test("batchnormForward starts running averages at zeros and writes momentum
 Deno.test("batchnormBackward matches numeric gradients (N=4, D=5, x = 5·randn + 12)", () => {
   const { x, gamma, beta, dout } = gradCase(4, 5);
   const bnParam: BatchnormParam = { mode: "train" };
-  const dxNum = evalNumericalGradientArray((t) => batchnormForward(t, gamma, beta, bnParam).out, x, dout);
-  const dgNum = evalNumericalGradientArray((t) => batchnormForward(x, t, beta, bnParam).out, clone(gamma), dout);
-  const dbNum = evalNumericalGradientArray((t) => batchnormForward(x, gamma, t, bnParam).out, clone(beta), dout);
+  const num = numericNormGrads((a, g, b) => batchnormForward(a, g, b, bnParam).out, x, gamma, beta, dout);
   const { cache } = batchnormForward(x, gamma, beta, bnParam);
   for (const [name, backward] of [["staged", batchnormBackward], ["alt", batchnormBackwardAlt]] as const) {
     const { dx, dgamma, dbeta } = backward(dout, cache);
-    const errs = [relError(dxNum, dx), relError(dgNum, dgamma), relError(dbNum, dbeta)];
-    console.log(
-      `  ${name}: dx ${errs[0].toExponential(2)}, dgamma ${errs[1].toExponential(2)}, dbeta ${
-        errs[2].toExponential(2)
-      }`,
-    );
-    assertLess(errs[0], 1e-8);
-    assertLess(errs[1], 1e-10);
-    assertLess(errs[2], 1e-10);
+    const errs = { dx: relError(num.dx, dx), dgamma: relError(num.dgamma, dgamma), dbeta: relError(num.dbeta, dbeta) };
+    console.log(`  ${name}: ${formatErrors(errs)}`);
+    assertLess(errs.dx, 1e-8);
+    assertLess(errs.dgamma, 1e-10);
+    assertLess(errs.dbeta, 1e-10);
   }
 });
 
@@ -154,26 +137,17 @@ Deno.test("batchnormBackwardAlt matches batchnormBackward within 1e-10 (N=100, D
 });
 
 Deno.test("batchnorm agrees with PyTorch batch_norm in float64 within 1e-9 (outputs, running stats, gradients)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.batchnorm as Record<string, BatchnormCase>)) {
-    const bnParam: BatchnormParam = { mode: c.mode, momentum: c.momentum, eps: c.eps };
-    if (c.runningMeanIn && c.runningVarIn) {
-      bnParam.runningMean = tensor(c.runningMeanIn);
-      bnParam.runningVar = tensor(c.runningVarIn);
-    }
-    const { out, cache } = batchnormForward(tensor(c.x), tensor(c.gamma), tensor(c.beta), bnParam);
-    const errs: Record<string, number> = { out: relError(out, tensor(c.out)) };
+  for (const [name, c] of Object.entries(fixture.cases.batchnorm as Record<string, NormCase>)) {
+    const bnParam = bnParamOf(c);
+    const { out, cache } = batchnormForward(fixtureTensor(c.x), fixtureTensor(c.gamma), fixtureTensor(c.beta), bnParam);
+    const errs: Record<string, number> = { out: relError(out, fixtureTensor(c.out)) };
     if (c.mode === "train") {
-      errs.runningMean = relError(bnParam.runningMean!, tensor(c.runningMean));
-      errs.runningVar = relError(bnParam.runningVar!, tensor(c.runningVar));
+      Object.assign(errs, runningErrors(bnParam, c));
       for (const [tag, backward] of [["", batchnormBackward], ["Alt", batchnormBackwardAlt]] as const) {
-        const g = backward(tensor(c.dout), cache);
-        errs[`dx${tag}`] = relError(g.dx, tensor(c.dx));
-        errs[`dgamma${tag}`] = relError(g.dgamma, tensor(c.dgamma));
-        errs[`dbeta${tag}`] = relError(g.dbeta, tensor(c.dbeta));
+        Object.assign(errs, gradErrors(backward(fixtureTensor(c.dout), cache), c, tag));
       }
     }
-    console.log(`  ${name}: ${Object.entries(errs).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ")}`);
-    for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-9, `${name} ${k}`);
+    assertErrorsBelow(name, errs, 1e-9);
   }
 });
 
@@ -186,20 +160,14 @@ Deno.test("batchnorm in float32 returns float32 and tracks the float64 result", 
   assertEquals(p32.runningMean!.dtype, "float32");
   const g64 = batchnormBackward(dout, r64.cache), g32 = batchnormBackward(astype(dout, "float32"), r32.cache);
   const a32 = batchnormBackwardAlt(astype(dout, "float32"), r32.cache);
-  const maxDiff = (a: Tensor, b: Tensor) => Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i])));
-  for (
-    const [name, a, b] of [
-      ["out", r32.out, r64.out],
-      ["runningVar", p32.runningVar!, p64.runningVar!],
-      ["dx", g32.dx, g64.dx],
-      ["dxAlt", a32.dx, g64.dx],
-      ["dgamma", g32.dgamma, g64.dgamma],
-      ["dbeta", g32.dbeta, g64.dbeta],
-    ] as const
-  ) {
-    assertEquals(a.dtype, "float32", name);
-    assertLess(maxDiff(a, b), 1e-4, name);
-  }
+  assertFloat32Tracks({
+    out: [r32.out, r64.out],
+    runningVar: [p32.runningVar!, p64.runningVar!],
+    dx: [g32.dx, g64.dx],
+    dxAlt: [a32.dx, g64.dx],
+    dgamma: [g32.dgamma, g64.dgamma],
+    dbeta: [g32.dbeta, g64.dbeta],
+  }, 1e-4);
 });
 
 Deno.test("batchnorm of a constant feature gives beta and finite gradients, never NaN", () => {

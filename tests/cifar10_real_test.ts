@@ -10,6 +10,7 @@ import type { Dataset } from "../datasets/dataset.ts";
 import { loadDataset } from "../datasets/dataset.ts";
 import { DEBIAN_FASHION_MNIST_DIR, loadFashionMnist } from "../datasets/idx.ts";
 import { SAMPLE_TRAIN_URL, SAMPLE_VAL_URL } from "../datasets/sample.ts";
+import { readFixture } from "./helpers.ts";
 
 const CIFAR_URL = new URL("../../shared/datasets/cifar-10-batches-bin", import.meta.url);
 const CIFAR_DIR = decodeURIComponent(CIFAR_URL.pathname);
@@ -64,7 +65,7 @@ Deno.test({
     `loadCifar10 numTraining 1000 (+1000 val, 1000 test) equals numpy's get_CIFAR10_data split bit for bit${cifarNote}`,
   ignore: !haveCifar,
   async fn() {
-    const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/cifar10_real.json", import.meta.url)));
+    const fixture = await readFixture("cifar10_real.json");
     const d = await loadCifar10(CIFAR_DIR, { numTraining: 1000, numValidation: 1000, numTest: 1000 });
     assertEquals(d.xTrain.dtype, "float32");
     await assertMatchesFixture(d, fixture);
@@ -129,7 +130,7 @@ Deno.test({
   name: `loadFashionMnist from Debian's folder equals numpy's split bit for bit${fashionNote}`,
   ignore: !haveFashion,
   async fn() {
-    const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/fashion_mnist_real.json", import.meta.url)));
+    const fixture = await readFixture("fashion_mnist_real.json");
     const d = await loadDataset("fashion-mnist", { numTraining: 1000, numValidation: 1000, numTest: 1000 });
     assertEquals(d.name, "fashion-mnist");
     assertEquals(d.source, DEBIAN_FASHION_MNIST_DIR);

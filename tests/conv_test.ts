@@ -1,15 +1,12 @@
-import { assertEquals, assertLess, assertLessOrEqual, assertNotEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertLess, assertNotEquals, assertThrows } from "@std/assert";
 import { convBackwardNaive, type ConvCache, convForwardNaive, type ConvGrads } from "../layers/conv_naive.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
 import { col2im, type ConvGeometry, im2col } from "../layers/im2col.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
-import { array, astype, linspace, reshape, Tensor, zeros } from "../layers/tensor.ts";
+import { array, astype, linspace, reshape, type Tensor, zeros } from "../layers/tensor.ts";
+import { type Arr, assertMatchesPrinted8, fixtureTensor, normwiseError, readFixture } from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
 interface ConvFixture {
   name: string;
   stride: number;
@@ -23,10 +20,7 @@ interface ConvFixture {
   dw: Arr;
   db: Arr;
 }
-const fixture: { conv: ConvFixture[] } = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/conv_pool.json", import.meta.url)),
-);
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+const fixture = await readFixture<{ conv: ConvFixture[] }>("conv_pool.json");
 
 type Forward = typeof convForwardNaive;
 type Backward = typeof convBackwardNaive;
@@ -34,16 +28,6 @@ const versions: [string, Forward, Backward][] = [
   ["naive", convForwardNaive, convBackwardNaive],
   ["fast", convForwardFast, convBackwardFast],
 ];
-
-/** max |a − b| / max |b|: agreement up to the scale of the reference. */
-function normwiseError(a: Tensor, b: Tensor): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < b.size; i++) {
-    diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
-    scale = Math.max(scale, Math.abs(b.data[i]));
-  }
-  return diff / scale;
-}
 
 Deno.test("convForward (naive and fast) reproduces the notebook's fixed vector to its printed 8 decimals", () => {
   // numpy's linspace includes the endpoint, as tensor.ts's does.
@@ -63,16 +47,7 @@ Deno.test("convForward (naive and fast) reproduces the notebook's fixed vector t
   for (const [name, forward] of versions) {
     const { out } = forward(x, w, b, { stride: 2, pad: 1 });
     assertEquals(out.shape, [2, 3, 2, 2]);
-    let maxAbs = 0;
-    for (let i = 0; i < out.size; i++) maxAbs = Math.max(maxAbs, Math.abs(out.data[i] - correct.data[i]));
-    console.log(
-      `convForward ${name} notebook vector: rel error ${relError(out, correct).toExponential(2)}, max abs ${
-        maxAbs.toExponential(2)
-      }`,
-    );
-    // The reference is printed with 8 decimals: it is exact to half a unit of the 8th.
-    assertLessOrEqual(maxAbs, 0.5e-8 * (1 + 1e-9));
-    assertLess(relError(out, correct), 1e-7);
+    assertMatchesPrinted8(out, correct, `convForward ${name}`);
   }
 });
 
@@ -171,12 +146,16 @@ Deno.test("conv float32 (naive and fast) agrees with float64 within float32 roun
 
 Deno.test("conv (naive and fast) matches PyTorch's conv2d and autograd within 1e-9 (fixture)", () => {
   for (const c of fixture.conv) {
-    const x = tensor(c.x), w = tensor(c.w), b = tensor(c.b), dout = tensor(c.dout);
-    const expected: Record<string, Tensor> = { dx: tensor(c.dx), dw: tensor(c.dw), db: tensor(c.db) };
+    const x = fixtureTensor(c.x), w = fixtureTensor(c.w), b = fixtureTensor(c.b), dout = fixtureTensor(c.dout);
+    const expected: Record<string, Tensor> = {
+      dx: fixtureTensor(c.dx),
+      dw: fixtureTensor(c.dw),
+      db: fixtureTensor(c.db),
+    };
     for (const [name, forward, backward] of versions) {
       const { out, cache } = forward(x, w, b, { stride: c.stride, pad: c.pad });
       assertEquals(out.shape, c.out.shape);
-      const outErr = relError(out, tensor(c.out));
+      const outErr = relError(out, fixtureTensor(c.out));
       const grads: ConvGrads = backward(dout, cache);
       const errs = [outErr, ...(["dx", "dw", "db"] as const).map((k) => relError(grads[k], expected[k]))];
       console.log(`conv ${name} vs torch, ${c.name}: out/dx/dw/db rel error ${errs.map((e) => e.toExponential(1))}`);

@@ -17,31 +17,35 @@ import { assertGreater, assertGreaterOrEqual } from "@std/assert";
 import { loadSample } from "../datasets/sample.ts";
 import { useGemmBackend } from "../layers/gemm_backends.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
+import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { RandomState } from "../layers/random.ts";
-import { Solver } from "../pipeline/solver.ts";
+import { Solver, type SolverData } from "../pipeline/solver.ts";
 
 useGemmBackend("auto", { quiet: true });
 
-Deno.test("ThreeLayerConvNet overfits 100 training examples to ≥ 0.9 training accuracy in 15 epochs", async () => {
-  // Validation accuracy plays no part here, so 100 validation images keep the 16 checks cheap.
-  const data = await loadSample({ numTraining: 100, numValidation: 100 });
-  const random = new RandomState(0);
-  const model = new ThreeLayerConvNet({ weightScale: 1e-2, random });
+/** Trains `model` as both notebooks do (Adam 1e-3, batch 50); returns the solver and the time taken in ms. */
+async function trainAdam(model: Model, data: SolverData, random: RandomState, numEpochs: number) {
   const t0 = performance.now();
   const solver = new Solver(model, data, {
     updateRule: "adam",
     optimConfig: { learningRate: 1e-3 },
-    numEpochs: 15,
+    numEpochs,
     batchSize: 50,
     random,
     verbose: false,
   });
   await solver.train();
+  return { solver, ms: (performance.now() - t0).toFixed(0) };
+}
+
+Deno.test("ThreeLayerConvNet overfits 100 training examples to ≥ 0.9 training accuracy in 15 epochs", async () => {
+  // Validation accuracy plays no part here, so 100 validation images keep the 16 checks cheap.
+  const data = await loadSample({ numTraining: 100, numValidation: 100 });
+  const random = new RandomState(0);
+  const { solver, ms } = await trainAdam(new ThreeLayerConvNet({ weightScale: 1e-2, random }), data, random, 15);
   const acc = solver.trainAccHistory.at(-1)!;
-  console.log(
-    `cnn overfit: train acc ${acc}, val acc ${solver.valAccHistory.at(-1)}, ${(performance.now() - t0).toFixed(0)} ms`,
-  );
+  console.log(`cnn overfit: train acc ${acc}, val acc ${solver.valAccHistory.at(-1)}, ${ms} ms`);
   assertGreaterOrEqual(acc, 0.9);
 });
 
@@ -51,21 +55,12 @@ Deno.test("batch norm beats no normalization in training accuracy after 10 epoch
   for (const normalization of ["batchnorm", null] as const) {
     const random = new RandomState(0);
     const model = new FullyConnectedNet([100, 100, 100, 100, 100], { normalization, weightScale: 2e-2, random });
-    const t0 = performance.now();
-    const solver = new Solver(model, data, {
-      updateRule: "adam",
-      optimConfig: { learningRate: 1e-3 },
-      numEpochs: 10,
-      batchSize: 50,
-      random,
-      verbose: false,
-    });
-    await solver.train();
+    const { solver, ms } = await trainAdam(model, data, random, 10);
     acc[String(normalization)] = solver.trainAccHistory.at(-1)!;
     console.log(
       `fc ${normalization}: train acc ${solver.trainAccHistory.at(-1)}, val acc ${
         solver.valAccHistory.at(-1)
-      }, best val ${solver.bestValAcc}, ${(performance.now() - t0).toFixed(0)} ms`,
+      }, best val ${solver.bestValAcc}, ${ms} ms`,
     );
   }
   assertGreater(acc.batchnorm, acc.null);

@@ -18,9 +18,10 @@ import { FASHION_MNIST_CLASS_NAMES, loadFashionMnist, loadMnist, readIdxHeader }
 import { DatasetFormatError, forEachRecord, RecordChunker, takeHeader } from "../datasets/records.ts";
 import { loadSample } from "../datasets/sample.ts";
 import { zeros } from "../layers/tensor.ts";
+import { readFixture } from "./helpers.ts";
 
 const REAL_CIFAR_DIR = new URL("../../shared/datasets/cifar-10-batches-bin/", import.meta.url);
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/cifar10_real.json", import.meta.url)));
+const fixture = await readFixture("cifar10_real.json");
 
 async function sha256(t: Tensor): Promise<string> {
   const bytes = new Uint8Array(t.data.buffer as ArrayBuffer, t.data.byteOffset, t.data.byteLength);

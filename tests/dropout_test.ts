@@ -8,10 +8,11 @@ import { dropoutBackward, dropoutForward, type DropoutParam } from "../layers/dr
 import { RandomState } from "../layers/random.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { astype, map, sum, Tensor } from "../layers/tensor.ts";
+import { readFixture } from "./helpers.ts";
 
-const fx = JSON.parse(await Deno.readTextFile(new URL("./fixtures/dropout.json", import.meta.url))) as {
+const fx = await readFixture<{
   cases: { shape: number[]; p: number; seed: number; x: number[]; mask: number[]; out: number[] }[];
-};
+}>("dropout.json");
 
 function mean(t: Tensor): number {
   return sum(t) / t.size;

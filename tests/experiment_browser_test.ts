@@ -7,218 +7,17 @@
  *
  * Skipped, with a message, when Chromium is not installed (`apt-get install
  * -y chromium`; `CHROMIUM` overrides the path) or when the test may not
- * reach 127.0.0.1 (the DevTools connection; run with --allow-net=127.0.0.1).
- *
- * The DevTools client below is a small one; the fuller one lives in
- * tests/report_browser_test.ts.
+ * start it or reach 127.0.0.1 (run with --allow-run --allow-net=127.0.0.1).
+ * The DevTools client is tests/browser.ts.
  */
 
 import { assert, assertEquals, assertGreater } from "@std/assert";
 import { main } from "../pipeline/experiment.ts";
 import { EXPERIMENTS } from "../pipeline/experiments/index.ts";
+import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
 
-function findChromium(): string | undefined {
-  for (const c of [Deno.env.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"]) {
-    if (!c) continue;
-    try {
-      if (Deno.statSync(c).isFile) return c;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
-
-const chromium = findChromium();
-const netGranted = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
-const runGranted = (await Deno.permissions.query({ name: "run" })).state === "granted";
-const skip = chromium === undefined
-  ? "Chromium is not installed (apt-get install -y chromium)"
-  : !netGranted || !runGranted
-  ? "it needs --allow-run and --allow-net=127.0.0.1 to drive Chromium"
-  : undefined;
+const skip = await browserSkipReason();
 if (skip) console.warn(`experiment_browser_test: skipped, ${skip}`);
-
-interface CdpMessage {
-  id?: number;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: unknown;
-  error?: { message: string };
-  sessionId?: string;
-}
-
-/** Headless Chromium driven over the DevTools protocol: one tab, console errors and requests recorded. */
-class Tab {
-  errors: string[] = [];
-  requests: string[] = [];
-  #ws: WebSocket;
-  #next = 1;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  #waiters: { method: string; resolve: () => void }[] = [];
-  #session = "";
-
-  private constructor(ws: WebSocket, readonly child: Deno.ChildProcess, readonly profile: string) {
-    this.#ws = ws;
-    ws.onmessage = (m) => {
-      const msg = JSON.parse(m.data as string) as CdpMessage;
-      if (msg.id !== undefined) {
-        const p = this.#pending.get(msg.id);
-        this.#pending.delete(msg.id);
-        if (msg.error) p?.reject(new Error(msg.error.message));
-        else p?.resolve(msg.result);
-        return;
-      }
-      // deno-lint-ignore no-explicit-any
-      const p = msg.params as any;
-      if (msg.method === "Runtime.exceptionThrown") {
-        this.errors.push(`exception: ${p.exceptionDetails?.exception?.description ?? p.exceptionDetails?.text}`);
-      }
-      if (msg.method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
-        this.errors.push(
-          `console.${p.type}: ${
-            p.args.map((a: { value?: unknown; description?: string }) => a.value ?? a.description).join(" ")
-          }`,
-        );
-      }
-      if (msg.method === "Log.entryAdded" && p.entry.level === "error") this.errors.push(`log: ${p.entry.text}`);
-      if (msg.method === "Network.requestWillBeSent") this.requests.push(String(p.request.url));
-      this.#waiters = this.#waiters.filter((w) => (w.method === msg.method ? (w.resolve(), false) : true));
-    };
-  }
-
-  static async open(path: string): Promise<Tab> {
-    const profile = await Deno.makeTempDir({ prefix: "gradstream-chromium-" });
-    const child = new Deno.Command(path, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        `--user-data-dir=${profile}`,
-        "--remote-debugging-port=0",
-        "about:blank",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    let url: string | undefined;
-    const deadline = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    while (url === undefined) {
-      const { done, value } = await lines.read();
-      if (done) throw new Error(`chromium exited before it listened:\n${text}`);
-      text += value;
-      url = /DevTools listening on (ws:\/\/\S+)/.exec(text)?.[1];
-    }
-    clearTimeout(deadline);
-    (async () => {
-      try {
-        while (!(await lines.read()).done) { /* keep the pipe drained */ }
-      } catch { /* closed */ }
-    })();
-    const ws = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      ws.onopen = () => resolve();
-      ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
-    });
-    const tab = new Tab(ws, child, profile);
-    const { targetId } = await tab.send<{ targetId: string }>("Target.createTarget", { url: "about:blank" }, false);
-    tab.#session =
-      (await tab.send<{ sessionId: string }>("Target.attachToTarget", { targetId, flatten: true }, false)).sessionId;
-    for (const domain of ["Page", "Runtime", "Log", "Network"]) await tab.send(`${domain}.enable`);
-    await tab.send("Emulation.setDeviceMetricsOverride", {
-      width: 1280,
-      height: 900,
-      deviceScaleFactor: 1,
-      mobile: false,
-    });
-    await tab.send("Page.bringToFront");
-    await tab.send("Emulation.setFocusEmulationEnabled", { enabled: true });
-    await tab.send("Network.emulateNetworkConditions", {
-      offline: true,
-      latency: 0,
-      downloadThroughput: -1,
-      uploadThroughput: -1,
-    });
-    return tab;
-  }
-
-  send<T = Record<string, unknown>>(
-    method: string,
-    params: Record<string, unknown> = {},
-    inSession = true,
-  ): Promise<T> {
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${method}: no answer in 20 s`));
-      }, 20_000);
-      this.#pending.set(id, {
-        resolve: (v) => (clearTimeout(timer), resolve(v as T)),
-        reject: (e) => (clearTimeout(timer), reject(new Error(`${method}: ${e.message}`))),
-      });
-      this.#ws.send(JSON.stringify({ id, method, params, ...(inSession ? { sessionId: this.#session } : {}) }));
-    });
-  }
-
-  async goto(url: string): Promise<void> {
-    this.errors = [];
-    this.requests = [];
-    const loaded = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${url} did not load in 15 s`)), 15_000);
-      this.#waiters.push({ method: "Page.loadEventFired", resolve: () => (clearTimeout(timer), resolve()) });
-    });
-    await this.send("Page.navigate", { url });
-    await loaded;
-  }
-
-  async eval<T>(expression: string): Promise<T> {
-    const r = await this.send<
-      { result: { value: T }; exceptionDetails?: { text: string; exception?: { description?: string } } }
-    >(
-      "Runtime.evaluate",
-      { expression, awaitPromise: true, returnByValue: true, timeout: 15_000 },
-    );
-    if (r.exceptionDetails) {
-      throw new Error(`eval: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
-    }
-    return r.result.value;
-  }
-
-  async screenshot(path: string): Promise<void> {
-    const m = await this.send<{ cssContentSize: { height: number } }>("Page.getLayoutMetrics");
-    const { data } = await this.send<{ data: string }>("Page.captureScreenshot", {
-      format: "png",
-      captureBeyondViewport: true,
-      clip: { x: 0, y: 0, width: 1280, height: Math.ceil(m.cssContentSize.height), scale: 1 },
-    });
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(path, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
-  }
-
-  async close(): Promise<void> {
-    try {
-      await Promise.race([this.send("Browser.close", {}, false), new Promise((r) => setTimeout(r, 2000))]);
-    } catch { /* already gone */ }
-    this.#ws.close();
-    const exited = await Promise.race([
-      this.child.status.then(() => true),
-      new Promise((r) => setTimeout(() => r(false), 3000)),
-    ]);
-    if (!exited) {
-      this.child.kill("SIGKILL");
-      await this.child.status;
-    }
-    await Deno.remove(this.profile, { recursive: true }).catch(() => {});
-  }
-}
 
 interface Seen {
   charts: { id: string; interactive: boolean; failed: boolean; marks: number; title: string }[];
@@ -253,8 +52,9 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     const root = await Deno.makeTempDir({ prefix: "gradstream-experiment-reports-" });
-    const tab = await Tab.open(chromium!);
+    const browser = await Browser.launch(findChromium()!);
     try {
+      const tab = await Page.open(browser, { offline: true });
       for (const experiment of EXPERIMENTS) {
         await t.step(experiment.name, async () => {
           const err: string[] = [];
@@ -291,7 +91,7 @@ Deno.test({
       }
       console.log(`experiment_browser_test: screenshots in ${SHOTS}`);
     } finally {
-      await tab.close();
+      await browser.close();
       await Deno.remove(root, { recursive: true });
     }
   },

@@ -1,28 +1,21 @@
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import { matmul } from "../layers/gemm.ts";
-import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
+import { relError } from "../layers/gradient_check.ts";
 import { layernormBackward, layernormForward } from "../layers/layernorm.ts";
 import { RandomState } from "../layers/random.ts";
-import { array, astype, clone, full, map, Tensor, zeros } from "../layers/tensor.ts";
+import { array, astype, full, map, type Tensor, zeros } from "../layers/tensor.ts";
+import {
+  assertErrorsBelow,
+  assertFloat32Tracks,
+  fixtureTensor,
+  formatErrors,
+  gradErrors,
+  type NormCase,
+  numericNormGrads,
+  readFixture,
+} from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-/** One layer-norm case of the fixture. */
-interface LayernormCase {
-  eps: number;
-  x: Arr;
-  gamma: Arr;
-  beta: Arr;
-  dout: Arr;
-  out: Arr;
-  dx: Arr;
-  dgamma: Arr;
-  dbeta: Arr;
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/norm_layers.json", import.meta.url)));
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+const fixture = await readFixture("norm_layers.json");
 
 /** Mean and biased std of each row of a 2-D tensor (numpy's `axis=1`). */
 function rowStats(t: Tensor): { means: number[]; stds: number[] } {
@@ -59,52 +52,40 @@ Deno.test("layernormBackward matches numeric gradients (N=4, D=5, x = 5·randn +
   const [N, D] = [4, 5];
   const x = map(rs.randn(N, D), (v) => 5 * v + 12);
   const gamma = rs.randn(D), beta = rs.randn(D), dout = rs.randn(N, D);
-  const dxNum = evalNumericalGradientArray((t) => layernormForward(t, gamma, beta).out, x, dout);
-  const dgNum = evalNumericalGradientArray((t) => layernormForward(x, t, beta).out, clone(gamma), dout);
-  const dbNum = evalNumericalGradientArray((t) => layernormForward(x, gamma, t).out, clone(beta), dout);
+  const num = numericNormGrads((a, g, b) => layernormForward(a, g, b).out, x, gamma, beta, dout);
   const { dx, dgamma, dbeta } = layernormBackward(dout, layernormForward(x, gamma, beta).cache);
-  const errs = [relError(dxNum, dx), relError(dgNum, dgamma), relError(dbNum, dbeta)];
-  console.log(
-    `  dx ${errs[0].toExponential(2)}, dgamma ${errs[1].toExponential(2)}, dbeta ${errs[2].toExponential(2)}`,
-  );
-  assertLess(errs[0], 1e-8);
-  assertLess(errs[1], 1e-10);
-  assertLess(errs[2], 1e-10);
+  const errs = { dx: relError(num.dx, dx), dgamma: relError(num.dgamma, dgamma), dbeta: relError(num.dbeta, dbeta) };
+  console.log(`  ${formatErrors(errs)}`);
+  assertLess(errs.dx, 1e-8);
+  assertLess(errs.dgamma, 1e-10);
+  assertLess(errs.dbeta, 1e-10);
 });
 
 Deno.test("layernorm agrees with PyTorch layer_norm in float64 within 1e-9 (outputs and gradients)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.layernorm as Record<string, LayernormCase>)) {
-    const { out, cache } = layernormForward(tensor(c.x), tensor(c.gamma), tensor(c.beta), { eps: c.eps });
-    const g = layernormBackward(tensor(c.dout), cache);
-    const errs = {
-      out: relError(out, tensor(c.out)),
-      dx: relError(g.dx, tensor(c.dx)),
-      dgamma: relError(g.dgamma, tensor(c.dgamma)),
-      dbeta: relError(g.dbeta, tensor(c.dbeta)),
-    };
-    console.log(`  ${name}: ${Object.entries(errs).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ")}`);
-    for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-9, `${name} ${k}`);
+  for (const [name, c] of Object.entries(fixture.cases.layernorm as Record<string, NormCase>)) {
+    const { out, cache } = layernormForward(fixtureTensor(c.x), fixtureTensor(c.gamma), fixtureTensor(c.beta), {
+      eps: c.eps,
+    });
+    const g = layernormBackward(fixtureTensor(c.dout), cache);
+    assertErrorsBelow(name, { out: relError(out, fixtureTensor(c.out)), ...gradErrors(g, c) }, 1e-9);
   }
 });
 
 Deno.test("layernorm in float32 returns float32 and tracks the float64 result", () => {
-  const c = fixture.cases.layernorm.default as LayernormCase;
-  const x = tensor(c.x), gamma = tensor(c.gamma), beta = tensor(c.beta), dout = tensor(c.dout);
+  const c = fixture.cases.layernorm.default as NormCase;
+  const x = fixtureTensor(c.x),
+    gamma = fixtureTensor(c.gamma),
+    beta = fixtureTensor(c.beta),
+    dout = fixtureTensor(c.dout);
   const r64 = layernormForward(x, gamma, beta), g64 = layernormBackward(dout, r64.cache);
   const r32 = layernormForward(astype(x, "float32"), astype(gamma, "float32"), astype(beta, "float32"));
   const g32 = layernormBackward(astype(dout, "float32"), r32.cache);
-  const maxDiff = (a: Tensor, b: Tensor) => Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i])));
-  for (
-    const [name, a, b] of [
-      ["out", r32.out, r64.out],
-      ["dx", g32.dx, g64.dx],
-      ["dgamma", g32.dgamma, g64.dgamma],
-      ["dbeta", g32.dbeta, g64.dbeta],
-    ] as const
-  ) {
-    assertEquals(a.dtype, "float32", name);
-    assertLess(maxDiff(a, b), 1e-5, name);
-  }
+  assertFloat32Tracks({
+    out: [r32.out, r64.out],
+    dx: [g32.dx, g64.dx],
+    dgamma: [g32.dgamma, g64.dgamma],
+    dbeta: [g32.dbeta, g64.dbeta],
+  }, 1e-5);
 });
 
 Deno.test("layernorm of a constant row gives beta and finite gradients, never NaN", () => {

@@ -1,14 +1,11 @@
-import { assertEquals, assertLess, assertLessOrEqual, assertThrows } from "@std/assert";
+import { assertEquals, assertLess, assertThrows } from "@std/assert";
 import { maxPoolBackwardNaive, maxPoolForwardNaive, type PoolParam } from "../layers/max_pool_naive.ts";
 import { maxPoolBackwardFast, maxPoolForwardFast } from "../layers/max_pool_fast.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, astype, linspace, reshape, Tensor, toNested, zeros } from "../layers/tensor.ts";
+import { type Arr, assertMatchesPrinted8, fixtureTensor, readFixture } from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
 interface PoolFixture {
   name: string;
   poolHeight: number;
@@ -19,10 +16,7 @@ interface PoolFixture {
   dout: Arr;
   dx: Arr;
 }
-const fixture: { pool: PoolFixture[] } = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/conv_pool.json", import.meta.url)),
-);
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+const fixture = await readFixture<{ pool: PoolFixture[] }>("conv_pool.json");
 
 type Forward = typeof maxPoolForwardNaive;
 type Backward = typeof maxPoolBackwardNaive;
@@ -46,15 +40,7 @@ Deno.test("maxPoolForward (naive and fast) reproduces the notebook's fixed vecto
   for (const [name, forward] of versions) {
     const { out } = forward(x, { poolHeight: 2, poolWidth: 2, stride: 2 });
     assertEquals(out.shape, [2, 3, 2, 2]);
-    let maxAbs = 0;
-    for (let i = 0; i < out.size; i++) maxAbs = Math.max(maxAbs, Math.abs(out.data[i] - correct.data[i]));
-    console.log(
-      `maxPoolForward ${name} notebook vector: rel error ${relError(out, correct).toExponential(2)}, max abs ${
-        maxAbs.toExponential(2)
-      }`,
-    );
-    assertLessOrEqual(maxAbs, 0.5e-8 * (1 + 1e-9));
-    assertLess(relError(out, correct), 1e-7);
+    assertMatchesPrinted8(out, correct, `maxPoolForward ${name}`);
   }
 });
 
@@ -122,11 +108,11 @@ Deno.test("maxPoolForwardFast/maxPoolBackwardFast equal the naive versions exact
 
 Deno.test("maxPool (naive and fast) matches PyTorch's max_pool2d and autograd within 1e-9 (fixture, ties included)", () => {
   for (const c of fixture.pool) {
-    const x = tensor(c.x), dout = tensor(c.dout);
+    const x = fixtureTensor(c.x), dout = fixtureTensor(c.dout);
     for (const [name, forward, backward] of versions) {
       const { out, cache } = forward(x, { poolHeight: c.poolHeight, poolWidth: c.poolWidth, stride: c.stride });
       assertEquals(out.shape, c.out.shape);
-      const errs = [relError(out, tensor(c.out)), relError(backward(dout, cache).dx, tensor(c.dx))];
+      const errs = [relError(out, fixtureTensor(c.out)), relError(backward(dout, cache).dx, fixtureTensor(c.dx))];
       console.log(`maxPool ${name} vs torch, ${c.name}: out/dx rel error ${errs.map((e) => e.toExponential(1))}`);
       for (const e of errs) assertLess(e, 1e-9, `${name} ${c.name}`);
     }

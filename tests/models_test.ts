@@ -9,17 +9,10 @@ import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { globalRandomState, RandomState } from "../layers/random.ts";
 import { Tensor } from "../layers/tensor.ts";
+import { type Arr, fixtureTensor, formatErrors, maxAbs, readFixture, scalarRelError } from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/models.json", import.meta.url)));
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
+const fixture = await readFixture("models.json");
 const labels = (t: Tensor) => Int32Array.from(t.data);
-const scalarRel = (a: number, b: number) => Math.abs(a - b) / Math.max(1e-8, Math.abs(a) + Math.abs(b));
-
-const maxAbs = (t: Tensor) => Array.from(t.data).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 /** Per parameter: the course's max relative error, and the worst entry of `|a − n| / (ATOL + RTOL·(|a| + |n|))`. */
 interface CheckResult {
@@ -49,10 +42,8 @@ function gradCheck(model: Model, X: Tensor, y: Int32Array, h = 1e-5): Record<str
   return out;
 }
 
-const show = (errors: Record<string, number>) =>
-  Object.entries(errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(", ");
 const showRel = (r: Record<string, CheckResult>) =>
-  show(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.rel])));
+  formatErrors(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.rel])));
 
 // ---------------------------------------------------------------- FullyConnectedNet
 
@@ -81,7 +72,7 @@ for (const normalization of [null, "batchnorm", "layernorm"] as Normalization[])
         random: rs,
       });
       const { loss, grads } = model.loss(X, y);
-      assertLess(scalarRel(loss, expected[i].loss), 1e-12, `initial loss ${loss} vs numpy ${expected[i].loss}`);
+      assertLess(scalarRelError(loss, expected[i].loss), 1e-12, `initial loss ${loss} vs numpy ${expected[i].loss}`);
       const result = gradCheck(model, X, y);
       console.log(`FC notebook ${normalization ?? "none"} reg ${reg}: loss ${loss}; ${showRel(result)}`);
       for (const [name, r] of Object.entries(result)) {
@@ -162,27 +153,27 @@ Deno.test("FullyConnectedNet loss, gradients, running averages and scores agree 
     for (const [name, want] of Object.entries(c.params as Record<string, Arr>)) {
       assertEquals(Array.from(model.params[name].data), want.data, `${label}: ${name}`);
     }
-    const { loss, grads } = model.loss(tensor(X), Int32Array.from(y));
-    const worst: Record<string, number> = { loss: scalarRel(loss, c.loss) };
+    const { loss, grads } = model.loss(fixtureTensor(X), Int32Array.from(y));
+    const worst: Record<string, number> = { loss: scalarRelError(loss, c.loss) };
     assertEquals(Object.keys(grads).sort(), Object.keys(c.grads).sort());
     for (const [name, want] of Object.entries(c.grads as Record<string, Arr>)) {
       if (c.normalization === "batchnorm" && /^b[12]$/.test(name)) {
         // Exactly 0 in truth (a bias before batch norm): both sides hold only rounding noise.
         assertLess(maxAbs(grads[name]), 1e-12, `${label}: ${name}`);
-        assertLess(maxAbs(tensor(want)), 1e-12, `${label}: numpy ${name}`);
+        assertLess(maxAbs(fixtureTensor(want)), 1e-12, `${label}: numpy ${name}`);
         continue;
       }
-      worst[name] = relError(grads[name], tensor(want));
+      worst[name] = relError(grads[name], fixtureTensor(want));
     }
     if (c.state) {
       const state = model.state();
       assertEquals(Object.keys(state).sort(), Object.keys(c.state).sort());
       for (const [name, want] of Object.entries(c.state as Record<string, Arr>)) {
-        worst[name] = relError(state[name], tensor(want));
+        worst[name] = relError(state[name], fixtureTensor(want));
       }
     }
-    worst.scores = relError(model.loss(tensor(X)), tensor(c.scores));
-    console.log(`FC vs numpy (${label}): ${show(worst)}`);
+    worst.scores = relError(model.loss(fixtureTensor(X)), fixtureTensor(c.scores));
+    console.log(`FC vs numpy (${label}): ${formatErrors(worst)}`);
     for (const [name, e] of Object.entries(worst)) assertLess(e, 1e-9, `${label}: ${name}`);
   }
 });
@@ -266,7 +257,7 @@ Deno.test("ThreeLayerConvNet replays the notebook: numpy's initial loss, gradien
     random: rs,
   });
   const { loss } = model.loss(X, y);
-  assertLess(scalarRel(loss, fixture.notebook.convnet.loss), 1e-12, `initial loss ${loss}`);
+  assertLess(scalarRelError(loss, fixture.notebook.convnet.loss), 1e-12, `initial loss ${loss}`);
   const result = gradCheck(model, X, y, 1e-6);
   console.log(`ThreeLayerConvNet notebook: loss ${loss}; ${showRel(result)}`);
   for (const [name, r] of Object.entries(result)) assertLess(r.rel, 1e-1, name);
@@ -319,13 +310,13 @@ Deno.test("ThreeLayerConvNet matches numpy: same initial weights for the seed, l
     assertEquals(model.params[name].shape, want.shape, name);
     assertEquals(Array.from(model.params[name].data), want.data, `${name} is not bit-identical to numpy's`);
   }
-  const { loss, grads } = model.loss(tensor(c.X), Int32Array.from(c.y));
-  const worst: Record<string, number> = { loss: scalarRel(loss, c.loss) };
+  const { loss, grads } = model.loss(fixtureTensor(c.X), Int32Array.from(c.y));
+  const worst: Record<string, number> = { loss: scalarRelError(loss, c.loss) };
   for (const [name, want] of Object.entries(c.grads as Record<string, Arr>)) {
-    worst[name] = relError(grads[name], tensor(want));
+    worst[name] = relError(grads[name], fixtureTensor(want));
   }
-  worst.scores = relError(model.loss(tensor(c.X)), tensor(c.scores));
-  console.log(`ThreeLayerConvNet vs numpy: ${show(worst)}`);
+  worst.scores = relError(model.loss(fixtureTensor(c.X)), fixtureTensor(c.scores));
+  console.log(`ThreeLayerConvNet vs numpy: ${formatErrors(worst)}`);
   for (const [name, e] of Object.entries(worst)) assertLess(e, 1e-9, name);
 });
 

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertLessOrEqual, assertStrictEquals, assertThro
 import { glibcLog, globalRandomState, RandomState } from "../layers/random.ts";
 import { matmul } from "../layers/gemm.ts";
 import { map, Tensor } from "../layers/tensor.ts";
+import { readFixture } from "./helpers.ts";
 
 interface StateSummary {
   pos: number;
@@ -35,7 +36,7 @@ interface SeedCase {
   perm: Record<string, number[] | number>;
 }
 
-const fx = JSON.parse(await Deno.readTextFile(new URL("./fixtures/random_state.json", import.meta.url))) as {
+const fx = await readFixture<{
   seeds: SeedCase[];
   interleaved: {
     seq: [string, number[], number[]][];
@@ -53,7 +54,7 @@ const fx = JSON.parse(await Deno.readTextFile(new URL("./fixtures/random_state.j
   long_streams: Record<string, string>;
   batchnorm_cell: { means: number[]; stds: number[] };
   glibc_log: { x: number[]; log: number[] };
-};
+}>("random_state.json");
 
 /** Element-wise `===` (so −0 vs 0 aside, one differing bit fails), with the first mismatch in the message. */
 function assertBitExact(actual: ArrayLike<number>, expected: readonly number[], what: string): void {

@@ -1,33 +1,11 @@
 import { assertEquals, assertLess, assertThrows } from "@std/assert";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { reluBackward, reluForward } from "../layers/relu.ts";
-import { array, astype, linspace, reshape, Tensor, toNested } from "../layers/tensor.ts";
+import { RandomState } from "../layers/random.ts";
+import { array, astype, linspace, reshape, toNested } from "../layers/tensor.ts";
+import { fixtureTensor, readFixture } from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/basic_layers.json", import.meta.url)));
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
-
-// A small seeded normal generator (mulberry32 + Box–Muller), enough for gradient checks.
-function randnFactory(seed: number): (...shape: number[]) => Tensor {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (...shape) => {
-    const d = new Float64Array(shape.reduce((p, v) => p * v, 1));
-    for (let i = 0; i < d.length; i++) {
-      d[i] = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-    }
-    return new Tensor(d, shape);
-  };
-}
+const fixture = await readFixture("basic_layers.json");
 
 Deno.test("reluForward reproduces the notebook's fixed vector within 1e-7", () => {
   const x = reshape(linspace(-0.5, 0.5, 12), [3, 4]);
@@ -41,8 +19,9 @@ Deno.test("reluForward reproduces the notebook's fixed vector within 1e-7", () =
 });
 
 Deno.test("reluBackward matches numeric gradients within 1e-9 (x 10 × 10)", () => {
-  const randn = randnFactory(231);
-  const x = randn(10, 10), dout = randn(10, 10);
+  // The notebook's draws: np.random.seed(231), then x, dout.
+  const rs = new RandomState(231);
+  const x = rs.randn(10, 10), dout = rs.randn(10, 10);
   const { dx } = reluBackward(dout, reluForward(x).cache);
   const dxNum = evalNumericalGradientArray((t) => reluForward(t).out, x, dout);
   const err = relError(dx, dxNum);
@@ -52,10 +31,10 @@ Deno.test("reluBackward matches numeric gradients within 1e-9 (x 10 × 10)", () 
 
 Deno.test("reluForward and reluBackward agree with numpy exactly", () => {
   const f = fixture.relu;
-  const { out, cache } = reluForward(tensor(f.x));
-  const { dx } = reluBackward(tensor(f.dout), cache);
-  assertEquals(relError(out, tensor(f.out)), 0);
-  assertEquals(relError(dx, tensor(f.dx)), 0);
+  const { out, cache } = reluForward(fixtureTensor(f.x));
+  const { dx } = reluBackward(fixtureTensor(f.dout), cache);
+  assertEquals(relError(out, fixtureTensor(f.out)), 0);
+  assertEquals(relError(dx, fixtureTensor(f.dx)), 0);
 });
 
 Deno.test("relu keeps float32 in float32 and propagates NaN", () => {

@@ -1,7 +1,6 @@
 /**
- * Opens generated reports in headless Chromium (Debian's `chromium`, driven
- * over the DevTools protocol on a WebSocket; no puppeteer download) with the
- * network cut off, and checks what a user would see: every chart drawn by
+ * Opens generated reports in headless Chromium (the client in
+ * tests/browser.ts) with the network cut off, and checks what a user would see: every chart drawn by
  * vega-embed with marks in its SVG, images decoded, no console errors, no
  * request leaving the page, and a hostile run label shown as text (no
  * element made from it, no dialog), in the page, the legends and a real
@@ -10,301 +9,29 @@
  *
  * Skipped, with a message, when Chromium is not installed
  * (`apt-get install -y chromium`; `CHROMIUM` overrides the path) or the
- * test lacks `--allow-net=127.0.0.1`.
+ * test lacks `--allow-run` and `--allow-net=127.0.0.1`.
  */
 
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
-import { parseRunLog } from "../pipeline/run_log.ts";
 import type { TrainRecord } from "../pipeline/records.ts";
 import { serveRun } from "../reports/live_server.ts";
 import { renderReport, writeReport } from "../reports/render.ts";
 import { lossRows } from "../reports/run_data.ts";
 import { filterGridSection, gradientCheckSection, imagesSection, trainingReport } from "../reports/run_report.ts";
 import { accuracyPanelsSpec, dropoutSpec, weightScaleSpec } from "../reports/specs.ts";
+import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
+import { readRunFixture } from "./helpers.ts";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
-function findChromium(): string | undefined {
-  const candidates = [Deno.env.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"];
-  for (const c of candidates) {
-    if (!c) continue;
-    try {
-      if (Deno.statSync(c).isFile) return c;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
-
-const chromium = findChromium();
-// DevTools and the live server talk over loopback.
-const net = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
-if (chromium === undefined) {
-  console.warn("report_browser_test: skipped, Chromium is not installed (apt-get install -y chromium)");
-} else if (!net) {
-  console.warn("report_browser_test: skipped, it needs --allow-net=127.0.0.1 to drive Chromium");
-}
-
-// ---------------------------------------------------------------- DevTools protocol
-
-interface CdpEvent {
-  method: string;
-  params: Record<string, unknown>;
-  sessionId?: string;
-}
-
-class Browser {
-  #ws: WebSocket;
-  #next = 1;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
-  #listeners: ((e: CdpEvent) => void)[] = [];
-  #child: Deno.ChildProcess;
-  #userDataDir: string;
-
-  private constructor(ws: WebSocket, child: Deno.ChildProcess, userDataDir: string) {
-    this.#ws = ws;
-    this.#child = child;
-    this.#userDataDir = userDataDir;
-    ws.onmessage = (m) => {
-      const msg = JSON.parse(m.data as string);
-      if (msg.id !== undefined) {
-        const p = this.#pending.get(msg.id);
-        this.#pending.delete(msg.id);
-        if (msg.error) p?.reject(new Error(`${p.method}: ${msg.error.message}`));
-        else p?.resolve(msg.result);
-      } else {
-        for (const l of this.#listeners) l(msg as CdpEvent);
-      }
-    };
-  }
-
-  static async launch(path: string): Promise<Browser> {
-    const userDataDir = await Deno.makeTempDir({ prefix: "gradstream-chromium-" });
-    const child = new Deno.Command(path, {
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--disable-default-apps",
-        "--mute-audio",
-        "--hide-scrollbars",
-        // No name resolves: nothing but loopback IP literals can be reached.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        `--user-data-dir=${userDataDir}`,
-        "--remote-debugging-port=0",
-        "about:blank",
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = "";
-    let wsUrl: string | undefined;
-    const deadline = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    while (wsUrl === undefined) {
-      const { done, value } = await lines.read();
-      if (done) throw new Error(`chromium exited before it listened:\n${buffered}`);
-      buffered += value;
-      wsUrl = buffered.match(/DevTools listening on (ws:\/\/\S+)/)?.[1];
-    }
-    clearTimeout(deadline);
-    // Keep draining stderr so chromium never blocks on a full pipe.
-    (async () => {
-      try {
-        while (!(await lines.read()).done) { /* discard */ }
-      } catch { /* closed */ }
-    })();
-    const ws = new WebSocket(wsUrl);
-    await new Promise<void>((resolve, reject) => {
-      ws.onopen = () => resolve();
-      ws.onerror = () => reject(new Error(`cannot connect to ${wsUrl}`));
-    });
-    return new Browser(ws, child, userDataDir);
-  }
-
-  send<T = Record<string, unknown>>(
-    method: string,
-    params: Record<string, unknown> = {},
-    sessionId?: string,
-  ): Promise<T> {
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      // Nothing here may hang the suite: every call gets an answer or fails.
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${method}: no answer in 20 s`));
-      }, 20_000);
-      this.#pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-        method,
-      });
-      this.#ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
-    });
-  }
-
-  on(listener: (e: CdpEvent) => void): () => void {
-    this.#listeners.push(listener);
-    return () => (this.#listeners = this.#listeners.filter((l) => l !== listener));
-  }
-
-  waitFor(method: string, sessionId: string, timeoutMs: number): Promise<CdpEvent> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        off();
-        reject(new Error(`timed out waiting for ${method}`));
-      }, timeoutMs);
-      const off = this.on((e) => {
-        if (e.method === method && e.sessionId === sessionId) {
-          clearTimeout(timer);
-          off();
-          resolve(e);
-        }
-      });
-    });
-  }
-
-  async close(): Promise<void> {
-    try {
-      await Promise.race([this.send("Browser.close"), new Promise((r) => setTimeout(r, 2000))]);
-    } catch { /* already gone */ }
-    this.#ws.close();
-    const exited = await Promise.race([
-      this.#child.status.then(() => true),
-      new Promise((r) => setTimeout(() => r(false), 3000)),
-    ]);
-    if (!exited) {
-      this.#child.kill("SIGKILL");
-      await this.#child.status;
-    }
-    await Deno.remove(this.#userDataDir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** A tab with everything a check needs recorded: console errors, exceptions, dialogs, requests. */
-class Page {
-  errors: string[] = [];
-  warnings: string[] = [];
-  dialogs: string[] = [];
-  requests: string[] = [];
-  #off: () => void;
-
-  private constructor(readonly browser: Browser, readonly session: string) {
-    this.#off = browser.on((e) => {
-      if (e.sessionId !== session) return;
-      // deno-lint-ignore no-explicit-any
-      const p = e.params as Record<string, any>;
-      if (e.method === "Runtime.consoleAPICalled") {
-        const text = (p.args as { value?: unknown; description?: string }[]).map((a) => a.value ?? a.description).join(
-          " ",
-        );
-        if (p.type === "error" || p.type === "assert") this.errors.push(`console.${p.type}: ${text}`);
-        if (p.type === "warning") this.warnings.push(text);
-      } else if (e.method === "Runtime.exceptionThrown") {
-        this.errors.push(`exception: ${p.exceptionDetails?.exception?.description ?? p.exceptionDetails?.text}`);
-      } else if (e.method === "Log.entryAdded") {
-        if (p.entry.level === "error") this.errors.push(`log: ${p.entry.text} ${p.entry.url ?? ""}`);
-      } else if (e.method === "Page.javascriptDialogOpening") {
-        this.dialogs.push(`${p.type}: ${p.message}`);
-        void browser.send("Page.handleJavaScriptDialog", { accept: false }, session);
-      } else if (e.method === "Network.requestWillBeSent") {
-        this.requests.push(String(p.request.url));
-      }
-    });
-  }
-
-  static async open(browser: Browser, { offline }: { offline: boolean }): Promise<Page> {
-    const { targetId } = await browser.send<{ targetId: string }>("Target.createTarget", { url: "about:blank" });
-    const { sessionId } = await browser.send<{ sessionId: string }>("Target.attachToTarget", {
-      targetId,
-      flatten: true,
-    });
-    const page = new Page(browser, sessionId);
-    for (const domain of ["Page", "Runtime", "Log", "Network"]) await page.send(`${domain}.enable`);
-    await page.send("Emulation.setDeviceMetricsOverride", {
-      width: 1280,
-      height: 900,
-      deviceScaleFactor: 1,
-      mobile: false,
-    });
-    // A tab that is not in front gets no animation frames; vega and the checks need them.
-    await page.send("Page.bringToFront");
-    await page.send("Emulation.setFocusEmulationEnabled", { enabled: true });
-    if (offline) {
-      await page.send("Network.emulateNetworkConditions", {
-        offline: true,
-        latency: 0,
-        downloadThroughput: -1,
-        uploadThroughput: -1,
-      });
-    }
-    return page;
-  }
-
-  send<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    return this.browser.send<T>(method, params, this.session);
-  }
-
-  async goto(url: string): Promise<void> {
-    this.errors = [];
-    this.dialogs = [];
-    this.requests = [];
-    const loaded = this.browser.waitFor("Page.loadEventFired", this.session, 15_000);
-    loaded.catch(() => {});
-    await this.send("Page.navigate", { url });
-    await loaded;
-  }
-
-  async eval<T>(expression: string, timeoutMs = 15_000): Promise<T> {
-    const r = await this.send<
-      { result: { value: T }; exceptionDetails?: { text: string; exception?: { description?: string } } }
-    >(
-      "Runtime.evaluate",
-      { expression, awaitPromise: true, returnByValue: true, timeout: timeoutMs },
-    );
-    if (r.exceptionDetails) {
-      throw new Error(`eval failed: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
-    }
-    return r.result.value;
-  }
-
-  async screenshot(path: string): Promise<void> {
-    const m = await this.send<{ cssContentSize: { width: number; height: number } }>("Page.getLayoutMetrics");
-    const { data } = await this.send<{ data: string }>("Page.captureScreenshot", {
-      format: "png",
-      captureBeyondViewport: true,
-      clip: { x: 0, y: 0, width: 1280, height: Math.ceil(m.cssContentSize.height), scale: 1 },
-    });
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(path, Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
-  }
-
-  close(): void {
-    this.#off();
-  }
-}
+const skip = await browserSkipReason();
+if (skip) console.warn(`report_browser_test: skipped, ${skip}`);
 
 // ---------------------------------------------------------------- reports under test
 
-async function fixture(name: string): Promise<TrainRecord[]> {
-  return parseRunLog(await Deno.readTextFile(new URL(`./fixtures/reports/${name}.ndjson`, import.meta.url)));
-}
-
 async function buildReports(dir: string): Promise<{ training: string; experiments: string }> {
   const [baseline, batchnorm, stopped, resumed] = await Promise.all(
-    ["baseline", "batchnorm", "stopped", "resumed"].map(fixture),
+    ["baseline", "batchnorm", "stopped", "resumed"].map(readRunFixture),
   );
   const runs = [
     { label: "baseline", records: baseline },
@@ -468,13 +195,13 @@ const SHOTS = new URL("../out/screenshots/", import.meta.url).pathname;
 
 Deno.test({
   name: "reports render in headless Chromium: charts drawn, no errors, no network, hostile labels stay text",
-  ignore: chromium === undefined || !net,
+  ignore: skip !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
     const t0 = performance.now();
     const dir = await Deno.makeTempDir({ prefix: "gradstream-reports-" });
-    const browser = await Browser.launch(chromium!);
+    const browser = await Browser.launch(findChromium()!);
     try {
       const files = await buildReports(dir);
       const tBuilt = performance.now();
@@ -538,7 +265,7 @@ Deno.test({
       page.close();
 
       await t.step("a live page grows with the records serveRun streams over loopback", async () => {
-        const records = await fixture("baseline");
+        const records = await readRunFixture("baseline");
         const liveDir = await Deno.makeTempDir({ dir, prefix: "live-" });
         const label = `live ${HOSTILE}`;
         await writeReport(

@@ -15,6 +15,7 @@ import {
   writeSafetensorsSync,
 } from "../pipeline/safetensors.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "../pipeline/atomic_write.ts";
+import { readFixture } from "./helpers.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
 const checkScript = new URL("safetensors_check.py", fixtures).pathname;
@@ -443,7 +444,7 @@ interface Described {
   order: string[];
   tensors: Record<string, { dtype: SafetensorsDType; shape: number[]; values: (number | string)[] }>;
 }
-const described = JSON.parse(await Deno.readTextFile(new URL("safetensors_check.json", fixtures)));
+const described = await readFixture("safetensors_check.json");
 
 function expectedValue(v: number | string, dtype: SafetensorsDType): number | bigint {
   if (dtype === "I64" || dtype === "U64") return BigInt(v);

@@ -17,6 +17,7 @@ import {
   convReluPoolForward,
 } from "../layers/sandwich.ts";
 import { astype, full, type Tensor } from "../layers/tensor.ts";
+import { maxAbs } from "./helpers.ts";
 
 // Centered differences in float64 through a ReLU: the course's "below 1e-7 is good".
 const TOL = 1e-7;
@@ -49,7 +50,6 @@ function check(
     const analytic = (grads as Record<string, Tensor>)[`d${name}`];
     assertEquals(analytic.shape, inputs[name].shape, `d${name} shape`);
     if (zero.includes(name)) {
-      const maxAbs = (t: Tensor) => Array.from(t.data).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       errors.push(
         `d${name} max |analytic| ${maxAbs(analytic).toExponential(2)}, |numeric| ${maxAbs(num).toExponential(2)}`,
       );
@@ -65,93 +65,113 @@ function check(
   console.log(`${label}: ${errors.join(", ")}`);
 }
 
-Deno.test("affineReluBackward matches numeric gradients (x (2, 3, 4), w (12, 10))", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(2, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(2, 10);
-  const { out, cache } = affineReluForward(x, w, b);
-  assertEquals(out.shape, [2, 10]);
-  check("affineRelu", (x, w, b) => affineReluForward(x, w, b).out, { x, w, b }, dout, affineReluBackward(dout, cache));
+/**
+ * A block under gradient check: its inputs and `dout` drawn from seed 231 in
+ * the order written (the notebook's: x, w, b, dout, then gamma, beta), its
+ * forward pass from `bnParam` (used by batch-norm blocks, in train mode) and
+ * the inputs in that order, and its backward pass.
+ */
+interface Block {
+  name: string;
+  shapes: string;
+  draw(rs: RandomState): Record<string, Tensor> & { dout: Tensor };
+  forward(bnParam: BatchnormParam, ...inputs: Tensor[]): { out: Tensor; cache: unknown };
+  backward(dout: Tensor, cache: unknown): object;
+  /** Whether the block holds a batch norm, whose running averages (one per channel) forward must set. */
+  batchnorm?: boolean;
+  /** Inputs with an exactly zero true gradient (see {@link check}). */
+  zero?: string[];
+}
+
+const convParam = { stride: 1, pad: 1 };
+const poolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
+
+/** The draws of both affine–norm–ReLU blocks: x (4, 3, 4), w (12, 10), b, dout (4, 10), gamma, beta. */
+const affineNormDraw = (rs: RandomState) => ({
+  x: rs.randn(4, 3, 4),
+  w: rs.randn(12, 10),
+  b: rs.randn(10),
+  dout: rs.randn(4, 10),
+  gamma: rs.randn(10),
+  beta: rs.randn(10),
 });
 
-Deno.test("affineBatchnormReluBackward matches numeric gradients (x (4, 3, 4), w (12, 10))", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
-  const gamma = rs.randn(10), beta = rs.randn(10);
-  const bnParam: BatchnormParam = { mode: "train" };
-  const { cache } = affineBatchnormReluForward(x, w, b, gamma, beta, bnParam);
-  assertEquals(bnParam.runningMean?.shape, [10]);
-  check(
-    "affineBatchnormRelu",
-    (x, w, b, gamma, beta) => affineBatchnormReluForward(x, w, b, gamma, beta, { mode: "train" }).out,
-    { x, w, b, gamma, beta },
-    dout,
-    affineBatchnormReluBackward(dout, cache),
-    ["b"],
-  );
-});
+const BLOCKS: Block[] = [
+  {
+    name: "affineRelu",
+    shapes: "x (2, 3, 4), w (12, 10)",
+    draw: (rs) => ({ x: rs.randn(2, 3, 4), w: rs.randn(12, 10), b: rs.randn(10), dout: rs.randn(2, 10) }),
+    forward: (_, x, w, b) => affineReluForward(x, w, b),
+    backward: affineReluBackward,
+  },
+  {
+    name: "affineBatchnormRelu",
+    shapes: "x (4, 3, 4), w (12, 10)",
+    draw: affineNormDraw,
+    forward: (bnParam, x, w, b, gamma, beta) => affineBatchnormReluForward(x, w, b, gamma, beta, bnParam),
+    backward: affineBatchnormReluBackward,
+    batchnorm: true,
+    zero: ["b"],
+  },
+  {
+    name: "affineLayernormRelu",
+    shapes: "x (4, 3, 4), w (12, 10)",
+    draw: affineNormDraw,
+    forward: (_, x, w, b, gamma, beta) => affineLayernormReluForward(x, w, b, gamma, beta, {}),
+    backward: affineLayernormReluBackward,
+  },
+  {
+    name: "convRelu",
+    shapes: "x (2, 3, 8, 8), w (3, 3, 3, 3), pad 1",
+    draw: (rs) => ({ x: rs.randn(2, 3, 8, 8), w: rs.randn(3, 3, 3, 3), b: rs.randn(3), dout: rs.randn(2, 3, 8, 8) }),
+    forward: (_, x, w, b) => convReluForward(x, w, b, convParam),
+    backward: convReluBackward,
+  },
+  {
+    name: "convReluPool",
+    shapes: "notebook: x (2, 3, 16, 16), w (3, 3, 3, 3), pool 2×2/2",
+    draw: (rs) => ({ x: rs.randn(2, 3, 16, 16), w: rs.randn(3, 3, 3, 3), b: rs.randn(3), dout: rs.randn(2, 3, 8, 8) }),
+    forward: (_, x, w, b) => convReluPoolForward(x, w, b, convParam, poolParam),
+    backward: convReluPoolBackward,
+  },
+  {
+    name: "convBatchnormRelu",
+    shapes: "x (2, 3, 6, 6), w (4, 3, 3, 3), pad 1",
+    draw: (rs) => ({
+      x: rs.randn(2, 3, 6, 6),
+      w: rs.randn(4, 3, 3, 3),
+      b: rs.randn(4),
+      dout: rs.randn(2, 4, 6, 6),
+      gamma: rs.randn(4),
+      beta: rs.randn(4),
+    }),
+    forward: (bnParam, x, w, b, gamma, beta) => convBatchnormReluForward(x, w, b, gamma, beta, convParam, bnParam),
+    backward: convBatchnormReluBackward,
+    batchnorm: true,
+    zero: ["b"],
+  },
+];
 
-Deno.test("affineLayernormReluBackward matches numeric gradients (x (4, 3, 4), w (12, 10))", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
-  const gamma = rs.randn(10), beta = rs.randn(10);
-  const { cache } = affineLayernormReluForward(x, w, b, gamma, beta, {});
-  check(
-    "affineLayernormRelu",
-    (x, w, b, gamma, beta) => affineLayernormReluForward(x, w, b, gamma, beta, {}).out,
-    { x, w, b, gamma, beta },
-    dout,
-    affineLayernormReluBackward(dout, cache),
-  );
-});
-
-Deno.test("convReluBackward matches numeric gradients (x (2, 3, 8, 8), w (3, 3, 3, 3), pad 1)", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(2, 3, 8, 8), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
-  const convParam = { stride: 1, pad: 1 };
-  const { out, cache } = convReluForward(x, w, b, convParam);
-  assertEquals(out.shape, [2, 3, 8, 8]);
-  check(
-    "convRelu",
-    (x, w, b) => convReluForward(x, w, b, convParam).out,
-    { x, w, b },
-    dout,
-    convReluBackward(dout, cache),
-  );
-});
-
-Deno.test("convReluPoolBackward matches numeric gradients (notebook: x (2, 3, 16, 16), w (3, 3, 3, 3), pool 2×2/2)", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(2, 3, 16, 16), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
-  const convParam = { stride: 1, pad: 1 };
-  const poolParam = { poolHeight: 2, poolWidth: 2, stride: 2 };
-  const { out, cache } = convReluPoolForward(x, w, b, convParam, poolParam);
-  assertEquals(out.shape, [2, 3, 8, 8]);
-  check(
-    "convReluPool",
-    (x, w, b) => convReluPoolForward(x, w, b, convParam, poolParam).out,
-    { x, w, b },
-    dout,
-    convReluPoolBackward(dout, cache),
-  );
-});
-
-Deno.test("convBatchnormReluBackward matches numeric gradients (x (2, 3, 6, 6), w (4, 3, 3, 3), pad 1)", () => {
-  const rs = new RandomState(231);
-  const x = rs.randn(2, 3, 6, 6), w = rs.randn(4, 3, 3, 3), b = rs.randn(4), dout = rs.randn(2, 4, 6, 6);
-  const gamma = rs.randn(4), beta = rs.randn(4);
-  const convParam = { stride: 1, pad: 1 };
-  const bnParam: BatchnormParam = { mode: "train" };
-  const { cache } = convBatchnormReluForward(x, w, b, gamma, beta, convParam, bnParam);
-  assertEquals(bnParam.runningVar?.shape, [4]);
-  check(
-    "convBatchnormRelu",
-    (x, w, b, gamma, beta) => convBatchnormReluForward(x, w, b, gamma, beta, convParam, { mode: "train" }).out,
-    { x, w, b, gamma, beta },
-    dout,
-    convBatchnormReluBackward(dout, cache),
-    ["b"],
-  );
-});
+for (const block of BLOCKS) {
+  Deno.test(`${block.name}Backward matches numeric gradients (${block.shapes})`, () => {
+    const { dout, ...inputs } = block.draw(new RandomState(231));
+    const bnParam: BatchnormParam = { mode: "train" };
+    const { out, cache } = block.forward(bnParam, ...Object.values(inputs));
+    assertEquals(out.shape, dout.shape);
+    if (block.batchnorm) {
+      assertEquals(bnParam.runningMean?.shape, inputs.gamma.shape);
+      assertEquals(bnParam.runningVar?.shape, inputs.gamma.shape);
+    }
+    check(
+      block.name,
+      (...t) => block.forward({ mode: "train" }, ...t).out,
+      inputs,
+      dout,
+      block.backward(dout, cache),
+      block.zero,
+    );
+  });
+}
 
 Deno.test("sandwich layers keep float32 in float32, close to float64", () => {
   const rs = new RandomState(0);

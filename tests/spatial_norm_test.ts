@@ -1,39 +1,26 @@
 import { assert, assertEquals, assertLess, assertStrictEquals, assertThrows } from "@std/assert";
 import { batchnormBackward, batchnormForward, type BatchnormParam } from "../layers/batchnorm.ts";
-import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
+import { relError } from "../layers/gradient_check.ts";
 import { layernormForward } from "../layers/layernorm.ts";
 import { RandomState } from "../layers/random.ts";
 import { spatialBatchnormBackward, spatialBatchnormForward } from "../layers/spatial_batchnorm.ts";
 import { spatialGroupnormBackward, spatialGroupnormForward } from "../layers/spatial_groupnorm.ts";
-import { array, astype, clone, full, map, reshape, Tensor, transpose, zeros } from "../layers/tensor.ts";
+import { array, astype, full, map, reshape, type Tensor, transpose, zeros } from "../layers/tensor.ts";
+import {
+  type Arr,
+  assertErrorsBelow,
+  assertFloat32Tracks,
+  bnParamOf,
+  fixtureTensor,
+  formatErrors,
+  gradErrors,
+  type NormCase,
+  numericNormGrads,
+  readFixture,
+  runningErrors,
+} from "./helpers.ts";
 
-interface Arr {
-  shape: number[];
-  data: number[];
-}
-/** One case of the fixture; batch-norm test cases have no gradients, group-norm cases have `G`. */
-interface NormCase {
-  mode?: "train" | "test";
-  momentum?: number;
-  G?: number;
-  eps: number;
-  x: Arr;
-  gamma: Arr;
-  beta: Arr;
-  out: Arr;
-  runningMeanIn?: Arr;
-  runningVarIn?: Arr;
-  runningMean: Arr;
-  runningVar: Arr;
-  dout: Arr;
-  dx: Arr;
-  dgamma: Arr;
-  dbeta: Arr;
-}
-const fixture = JSON.parse(await Deno.readTextFile(new URL("./fixtures/norm_layers.json", import.meta.url)));
-const tensor = (a: Arr) => new Tensor(Float64Array.from(a.data), a.shape);
-const fmt = (errs: Record<string, number>) =>
-  Object.entries(errs).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(", ");
+const fixture = await readFixture("norm_layers.json");
 
 /** Mean and biased std of each block of `size` consecutive values, in order. */
 function blockStats(values: ArrayLike<number>, size: number): { means: number[]; stds: number[] } {
@@ -53,15 +40,6 @@ function blockStats(values: ArrayLike<number>, size: number): { means: number[];
 function channelStats(t: Tensor): { means: number[]; stds: number[] } {
   const [n, , h, w] = t.shape;
   return blockStats(transpose(t, [1, 0, 2, 3]).data, n * h * w);
-}
-
-/** Numeric gradients of `f(x, gamma, beta)` for upstream `dout`, as the notebook computes them. */
-function numericGrads(f: (x: Tensor, g: Tensor, b: Tensor) => Tensor, x: Tensor, g: Tensor, b: Tensor, dout: Tensor) {
-  return {
-    dx: evalNumericalGradientArray((t) => f(t, g, b), x, dout),
-    dgamma: evalNumericalGradientArray((t) => f(x, t, b), clone(g), dout),
-    dbeta: evalNumericalGradientArray((t) => f(x, g, t), clone(b), dout),
-  };
 }
 
 Deno.test("spatialBatchnormForward in train mode normalises every channel over N·H·W", () => {
@@ -123,7 +101,7 @@ Deno.test("spatialBatchnorm equals batchnorm on x.transpose(0, 2, 3, 1).reshape(
     dgamma: relError(gs.dgamma, gb.dgamma),
     dbeta: relError(gs.dbeta, gb.dbeta),
   };
-  console.log(`  ${fmt(errs)}`);
+  console.log(`  ${formatErrors(errs, 1)}`);
   for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-12, k);
 });
 
@@ -133,10 +111,10 @@ Deno.test("spatialBatchnormBackward matches numeric gradients (N, C, H, W = 2, 3
   const x = map(rs.randn(N, C, H, W), (v) => 5 * v + 12);
   const gamma = rs.randn(C), beta = rs.randn(C), dout = rs.randn(N, C, H, W);
   const bnParam: BatchnormParam = { mode: "train" };
-  const num = numericGrads((a, g, b) => spatialBatchnormForward(a, g, b, bnParam).out, x, gamma, beta, dout);
+  const num = numericNormGrads((a, g, b) => spatialBatchnormForward(a, g, b, bnParam).out, x, gamma, beta, dout);
   const { dx, dgamma, dbeta } = spatialBatchnormBackward(dout, spatialBatchnormForward(x, gamma, beta, bnParam).cache);
   const errs = { dx: relError(num.dx, dx), dgamma: relError(num.dgamma, dgamma), dbeta: relError(num.dbeta, dbeta) };
-  console.log(`  ${fmt(errs)}`);
+  console.log(`  ${formatErrors(errs, 1)}`);
   // The worst dx element is ≈ −7e-5, where centred differences carry ≈ 4e-11 of rounding noise:
   // the notebook's numpy reference prints 2.8e-7 here, and so does a long-double forward pass.
   // The analytic gradient itself matches PyTorch to 1e-12 (fixture test below).
@@ -178,77 +156,64 @@ Deno.test("spatialGroupnormBackward matches numeric gradients with error at most
   const [N, C, H, W, G] = [2, 6, 4, 5, 2];
   const x = map(rs.randn(N, C, H, W), (v) => 5 * v + 12);
   const gamma = rs.randn(1, C, 1, 1), beta = rs.randn(1, C, 1, 1), dout = rs.randn(N, C, H, W);
-  const num = numericGrads((a, g, b) => spatialGroupnormForward(a, g, b, G).out, x, gamma, beta, dout);
+  const num = numericNormGrads((a, g, b) => spatialGroupnormForward(a, g, b, G).out, x, gamma, beta, dout);
   const { dx, dgamma, dbeta } = spatialGroupnormBackward(dout, spatialGroupnormForward(x, gamma, beta, G).cache);
   assertEquals(dgamma.shape, [1, C, 1, 1]);
   assertEquals(dbeta.shape, [1, C, 1, 1]);
   const errs = { dx: relError(num.dx, dx), dgamma: relError(num.dgamma, dgamma), dbeta: relError(num.dbeta, dbeta) };
-  console.log(`  ${fmt(errs)}`);
+  console.log(`  ${formatErrors(errs, 1)}`);
   for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-7, k);
 });
 
 Deno.test("spatial batchnorm agrees with PyTorch batch_norm in float64 within 1e-9 (outputs, running stats, gradients)", () => {
   for (const [name, c] of Object.entries(fixture.cases.spatialBatchnorm as Record<string, NormCase>)) {
-    const bnParam: BatchnormParam = { mode: c.mode!, momentum: c.momentum, eps: c.eps };
-    if (c.runningMeanIn && c.runningVarIn) {
-      bnParam.runningMean = tensor(c.runningMeanIn);
-      bnParam.runningVar = tensor(c.runningVarIn);
-    }
-    const { out, cache } = spatialBatchnormForward(tensor(c.x), tensor(c.gamma), tensor(c.beta), bnParam);
-    const errs: Record<string, number> = { out: relError(out, tensor(c.out)) };
+    const bnParam = bnParamOf(c);
+    const { out, cache } = spatialBatchnormForward(
+      fixtureTensor(c.x),
+      fixtureTensor(c.gamma),
+      fixtureTensor(c.beta),
+      bnParam,
+    );
+    const errs: Record<string, number> = { out: relError(out, fixtureTensor(c.out)) };
     if (c.mode === "train") {
-      const g = spatialBatchnormBackward(tensor(c.dout), cache);
-      Object.assign(errs, {
-        runningMean: relError(bnParam.runningMean!, tensor(c.runningMean)),
-        runningVar: relError(bnParam.runningVar!, tensor(c.runningVar)),
-        dx: relError(g.dx, tensor(c.dx)),
-        dgamma: relError(g.dgamma, tensor(c.dgamma)),
-        dbeta: relError(g.dbeta, tensor(c.dbeta)),
-      });
+      const g = spatialBatchnormBackward(fixtureTensor(c.dout), cache);
+      Object.assign(errs, runningErrors(bnParam, c), gradErrors(g, c));
     }
-    console.log(`  ${name}: ${fmt(errs)}`);
-    for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-9, `${name} ${k}`);
+    assertErrorsBelow(name, errs, 1e-9);
   }
 });
 
 Deno.test("spatial groupnorm agrees with PyTorch group_norm in float64 within 1e-9 (G = 3, 1 and C)", () => {
   for (const [name, c] of Object.entries(fixture.cases.spatialGroupnorm as Record<string, NormCase>)) {
-    const { out, cache } = spatialGroupnormForward(tensor(c.x), tensor(c.gamma), tensor(c.beta), c.G!, { eps: c.eps });
-    const g = spatialGroupnormBackward(tensor(c.dout), cache);
-    const errs = {
-      out: relError(out, tensor(c.out)),
-      dx: relError(g.dx, tensor(c.dx)),
-      dgamma: relError(g.dgamma, tensor(c.dgamma)),
-      dbeta: relError(g.dbeta, tensor(c.dbeta)),
-    };
-    console.log(`  ${name}: ${fmt(errs)}`);
-    for (const [k, v] of Object.entries(errs)) assertLess(v, 1e-9, `${name} ${k}`);
+    const { out, cache } = spatialGroupnormForward(
+      fixtureTensor(c.x),
+      fixtureTensor(c.gamma),
+      fixtureTensor(c.beta),
+      c.G!,
+      { eps: c.eps },
+    );
+    const g = spatialGroupnormBackward(fixtureTensor(c.dout), cache);
+    assertErrorsBelow(name, { out: relError(out, fixtureTensor(c.out)), ...gradErrors(g, c) }, 1e-9);
   }
 });
 
 Deno.test("spatial norms in float32 return float32 and track the float64 result", () => {
-  const maxDiff = (a: Tensor, b: Tensor) => Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i])));
-  const f32 = (a: Arr) => astype(tensor(a), "float32");
+  const f32 = (a: Arr) => astype(fixtureTensor(a), "float32");
   const sb = fixture.cases.spatialBatchnorm.train as NormCase;
   const s32 = spatialBatchnormForward(f32(sb.x), f32(sb.gamma), f32(sb.beta), { mode: "train" });
   const sg32 = spatialBatchnormBackward(f32(sb.dout), s32.cache);
   const gn = fixture.cases.spatialGroupnorm.G3 as NormCase;
   const g32 = spatialGroupnormForward(f32(gn.x), f32(gn.gamma), f32(gn.beta), gn.G!, { eps: gn.eps });
   const gg32 = spatialGroupnormBackward(f32(gn.dout), g32.cache);
-  for (
-    const [name, a, ref] of [
-      ["batchnorm out", s32.out, sb.out],
-      ["batchnorm dx", sg32.dx, sb.dx],
-      ["batchnorm dgamma", sg32.dgamma, sb.dgamma],
-      ["groupnorm out", g32.out, gn.out],
-      ["groupnorm dx", gg32.dx, gn.dx],
-      ["groupnorm dgamma", gg32.dgamma, gn.dgamma],
-      ["groupnorm dbeta", gg32.dbeta, gn.dbeta],
-    ] as const
-  ) {
-    assertEquals(a.dtype, "float32", name);
-    assertLess(maxDiff(a, tensor(ref)), 1e-4, name);
-  }
+  assertFloat32Tracks({
+    "batchnorm out": [s32.out, fixtureTensor(sb.out)],
+    "batchnorm dx": [sg32.dx, fixtureTensor(sb.dx)],
+    "batchnorm dgamma": [sg32.dgamma, fixtureTensor(sb.dgamma)],
+    "groupnorm out": [g32.out, fixtureTensor(gn.out)],
+    "groupnorm dx": [gg32.dx, fixtureTensor(gn.dx)],
+    "groupnorm dgamma": [gg32.dgamma, fixtureTensor(gn.dgamma)],
+    "groupnorm dbeta": [gg32.dbeta, fixtureTensor(gn.dbeta)],
+  }, 1e-4);
 });
 
 Deno.test("spatial norms of a constant channel or group give beta and finite gradients, never NaN", () => {
