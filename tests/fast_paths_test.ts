@@ -32,6 +32,7 @@ import { affineBackward, affineForward } from "../layers/affine.ts";
 import { affineReluBackward, affineReluForward } from "../layers/sandwich.ts";
 import { softmaxLoss } from "../layers/softmax_loss.ts";
 import { array, astype, type Tensor } from "../layers/tensor.ts";
+import { normwiseError } from "./helpers.ts";
 
 const geometries: ConvGeometry[] = [
   { N: 2, C: 3, H: 32, W: 32, HH: 7, WW: 7, stride: 1, pad: 3, outH: 32, outW: 32 },
@@ -181,16 +182,6 @@ Deno.test("the fused pool + ReLU backward pass equals the two passes exactly", (
     assertEquals(maxPoolReluBackward(dout, naive.cache, z).data, expected.data, `${dtype}, naive cache`);
   }
 });
-
-/** max |a − b| / max |b|: agreement up to the scale of the reference (as tests/conv_test.ts). */
-function normwiseError(a: Tensor, b: Tensor): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < b.size; i++) {
-    diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
-    scale = Math.max(scale, Math.abs(b.data[i]));
-  }
-  return diff / scale;
-}
 
 Deno.test("chunked fast conv equals the naive conv when chunks do not divide the batch (course shape, N = 100)", () => {
   const rs = new RandomState(3);

@@ -12,11 +12,14 @@
 
 import type { Report, ReportTable } from "../../reports/html.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
-import { runSeries, summarizeRun } from "../../reports/run_data.ts";
+import { meanFinalLoss, runSeries, summarizeRun } from "../../reports/run_data.ts";
 import { formatPercent } from "../../reports/run_report.ts";
 import { RUN_COLORS } from "../../reports/specs.ts";
 import type { TrainRecord } from "../records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
+
+/** The course's final training loss, `mean(loss_history[-100:])`; experiments use it through here. */
+export { meanFinalLoss };
 
 /** How an experiment is asked to run. */
 export interface ExperimentOptions {
@@ -114,14 +117,6 @@ export function withoutTiming(record: TrainRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(record)) if (!TIMING_FIELDS.includes(k)) out[k] = v;
   return out;
-}
-
-/** Mean loss of the last `n` steps of a run (the course's "final training loss": `mean(loss_history[-100:])`). */
-export function meanFinalLoss(records: readonly TrainRecord[], n = 100): number | null {
-  const losses = runSeries(records).iterations.map((r) => r.loss).filter(Number.isFinite);
-  if (losses.length === 0) return null;
-  const tail = losses.slice(-n);
-  return tail.reduce((a, v) => a + v, 0) / tail.length;
 }
 
 /** The training runs of an outcome by label (throws when a planned run has no records). */
