@@ -1,11 +1,13 @@
 /**
- * Prints gemm throughput in GFLOP/s for square products, the figure README
- * quotes. Run: `deno run bench/gemm_gflops.ts` (part of `deno task bench`).
+ * Prints gemm throughput in GFLOP/s for square products on every available
+ * backend, the table README quotes. Run: `deno task bench` (last step), or
+ * `deno run --allow-read --allow-env --allow-ffi bench/gemm_gflops.ts`.
  *
  * @module
  */
 
-import { gemm, gemmBackend } from "../layers/gemm.ts";
+import { gemm, setGemmBackend } from "../layers/gemm.ts";
+import { availableBackends, describeGemmBackend } from "../layers/gemm_backends.ts";
 
 function gflops(n: number, dtype: "float32" | "float64"): number {
   const alloc = (len: number) => dtype === "float32" ? new Float32Array(len) : new Float64Array(len);
@@ -22,9 +24,19 @@ function gflops(n: number, dtype: "float32" | "float64"): number {
   return 2 * n ** 3 * reps / seconds / 1e9;
 }
 
-console.log(`gemm backend: ${gemmBackend().name}, one thread`);
-console.log("| n | float32 GFLOP/s | float64 GFLOP/s |");
-console.log("|---|---|---|");
-for (const n of [256, 512, 1024]) {
-  console.log(`| ${n} | ${gflops(n, "float32").toFixed(2)} | ${gflops(n, "float64").toFixed(2)} |`);
+console.log("| backend | n | float32 GFLOP/s | float64 GFLOP/s |");
+console.log("|---|---|---|---|");
+for (const info of availableBackends()) {
+  if (!info.available) {
+    console.log(`| ${info.name} | — | unavailable: ${info.reason} | |`);
+    continue;
+  }
+  setGemmBackend(info.backend!);
+  for (const n of [256, 512, 1024]) {
+    console.log(
+      `| ${describeGemmBackend(info.backend!)} | ${n} | ${gflops(n, "float32").toFixed(1)} | ${
+        gflops(n, "float64").toFixed(1)
+      } |`,
+    );
+  }
 }

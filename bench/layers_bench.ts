@@ -7,21 +7,21 @@
  *
  *     deno bench bench/layers_bench.ts
  *
- * Matrix products go through whichever `gemm` backend is current (the
- * TypeScript kernel unless something switched it).
+ * Matrix products go through the backend `useGemmBackend` picks: the best
+ * available one, or the one `GRADSTREAM_GEMM=blas|wasm|ts` names.
  *
  * @module
  */
 
 import { convBackwardNaive, convForwardNaive } from "../layers/conv_naive.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
-import { gemmBackend } from "../layers/gemm.ts";
+import { describeGemmBackend, useGemmBackend } from "../layers/gemm_backends.ts";
 import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../layers/max_pool_naive.ts";
 import { maxPoolBackwardFast, maxPoolForwardFast } from "../layers/max_pool_fast.ts";
 import { RandomState } from "../layers/random.ts";
 import { astype, type DType } from "../layers/tensor.ts";
 
-console.log(`gemm backend: ${gemmBackend().name}`);
+console.log(`gemm backend: ${describeGemmBackend(useGemmBackend())}`);
 
 const rs = new RandomState(231);
 const conv64 = {
