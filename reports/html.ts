@@ -39,7 +39,9 @@ export type Column = string | { label: string; numeric?: boolean; title?: string
 
 /** A table of a report. */
 export interface ReportTable {
+  /** Column headings, left to right. */
   columns: Column[];
+  /** Body rows, each with one cell per column (a ragged row is an error). */
   rows: Cell[][];
   /** A line under the table. */
   caption?: string;
@@ -59,12 +61,15 @@ export interface ReportImage {
 
 /** A section of a report: a heading, some text, and any of a chart, a table and images (in that order). */
 export interface ReportSection {
+  /** Section title, shown as its heading and in the page's navigation (user text: escaped). */
   heading: string;
   /** Plain text; blank lines separate paragraphs. */
   text?: string;
   /** A chart. */
   spec?: VegaLiteSpec;
+  /** A table, under the chart. */
   table?: ReportTable;
+  /** Images, under the table (only `data:` URLs). */
   images?: ReportImage[];
   /** Lay the images out in this many columns (rows of a grid, as the course's subplots). Default: as many as fit. */
   imageColumns?: number;
@@ -74,7 +79,9 @@ export interface ReportSection {
 
 /** A headline number shown at the top of the page. */
 export interface Highlight {
+  /** What the number is, shown small above it. */
   label: string;
+  /** The number as text, already formatted (e.g. `52.30 %`). */
   value: string;
   /** A small line under the value. */
   note?: string;
@@ -94,6 +101,7 @@ export interface LiveOptions {
 
 /** Everything a report page shows. */
 export interface Report {
+  /** Page title and main heading (a non-empty string). */
   title: string;
   /** Plain text; blank lines separate paragraphs. */
   description?: string;
@@ -103,6 +111,7 @@ export interface Report {
   config?: Record<string, unknown>;
   /** The table of runs. */
   summary?: ReportTable;
+  /** The page's sections, in order (after the summary, before the configuration). */
   sections: ReportSection[];
   /** When the report was made. Default now. */
   generatedAt?: Date | string;

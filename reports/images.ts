@@ -10,15 +10,21 @@
 
 /** An n-dimensional array of numbers, row-major (a `Tensor` fits). */
 export interface ImageArray {
+  /** The values, row-major; as many as the product of `shape`. */
   data: ArrayLike<number>;
+  /** Size of each dimension (positive integers). */
   shape: readonly number[];
 }
 
 /** An 8-bit image, row-major, `channels` bytes per pixel (1: grey, 3: RGB). */
 export interface RasterImage {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** Bytes per pixel: 1 (grey) or 3 (RGB). */
   channels: 1 | 3;
+  /** `width · height · channels` bytes, row by row, top to bottom. */
   pixels: Uint8Array;
 }
 

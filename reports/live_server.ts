@@ -42,7 +42,9 @@ export interface ServeRunOptions {
 export interface RunServer {
   /** `http://127.0.0.1:PORT/`. */
   url: string;
+  /** The port the server listens on (the one picked, when `port` was 0). */
   port: number;
+  /** The loopback address it is bound to (`ServeRunOptions.hostname`, default `"127.0.0.1"`). */
   hostname: string;
   /** Every record received so far. */
   readonly records: readonly TrainRecord[];

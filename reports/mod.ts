@@ -50,6 +50,7 @@ export {
 export { type RunServer, safeRelativePath, serveRun, type ServeRunOptions } from "./live_server.ts";
 export {
   type CompiledSpec,
+  type CompiledVegaSpec,
   compileSpec,
   prefixSvgIds,
   renderReport,
@@ -108,6 +109,7 @@ export {
   RUN_COLORS,
   type RunFacts,
   runFacts,
+  type VegaLiteConfig,
   type VegaLiteSpec,
   type WeightScaleRow,
   weightScaleRows,
@@ -117,3 +119,12 @@ export {
   type WeightScaleSpecOptions,
 } from "./specs.ts";
 export { VEGA_VERSIONS, type VendorScripts, vendorScripts } from "./vendor.ts";
+export type {
+  EndRecord,
+  EpochRecord,
+  IterationRecord,
+  RunDescription,
+  StartRecord,
+  StoppedRecord,
+  TrainRecord,
+} from "../pipeline/records.ts";

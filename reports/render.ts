@@ -5,15 +5,19 @@
  * @module
  */
 
+import type { Spec } from "vega";
 import { writeFileAtomic } from "../pipeline/atomic_write.ts";
 import { renderReportHtml, type Report } from "./html.ts";
 import type { VegaLiteSpec } from "./specs.ts";
 import { vega, vegaLite, vendorScripts } from "./vendor.ts";
 
+/** A Vega spec, as vega-lite's `compile` returns it (vega's `Spec`). */
+export type CompiledVegaSpec = Spec;
+
 /** A spec compiled to Vega, with what vega-lite warned about on the way. */
 export interface CompiledSpec {
   /** The Vega spec. */
-  vega: ReturnType<typeof vegaLite.compile>["spec"];
+  vega: CompiledVegaSpec;
   /** vega-lite's warnings (empty for a well-formed spec). */
   warnings: string[];
 }

@@ -86,7 +86,9 @@ export type RunStatus = "finished" | "stopped" | "running";
 
 /** What a summary table shows for one run. */
 export interface RunSummary {
+  /** Run label, as shown in legends and tables. */
   label: string;
+  /** `stopped` when the log has a `stopped` record, else `finished` when it has an `end` record, else `running`. */
   status: RunStatus;
   /** The `stopped` record's message, when stopped. */
   stoppedMessage?: string;
@@ -98,11 +100,13 @@ export interface RunSummary {
   numIterations?: number;
   /** Completed epochs at the last check. */
   epochs: number;
-  /** Training / validation accuracy of the last check. */
+  /** Training accuracy of the last check (the `end` record's when finished), a fraction in [0, 1]. */
   finalTrainAcc?: number;
+  /** Validation accuracy of the last check (the `end` record's when finished), a fraction in [0, 1]. */
   finalValAcc?: number;
-  /** Best accuracies over all checks. */
+  /** Best training accuracy over all checks, a fraction in [0, 1]. */
   bestTrainAcc?: number;
+  /** Best validation accuracy over all checks (else the `end` record's), a fraction in [0, 1]. */
   bestValAcc?: number;
   /** Loss of the last step with a finite loss. */
   finalLoss?: number;
@@ -189,8 +193,11 @@ export interface LossRowsOptions {
 
 /** One point of a loss curve. */
 export interface LossRow {
+  /** Run label, as shown in legends. */
   run: string;
+  /** Steps taken, this one included (from 1). */
   iteration: number;
+  /** Epoch the step belongs to, counting from 0. */
   epoch: number;
   /** The step's minibatch loss. */
   loss: number;
@@ -249,11 +256,15 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
 
 /** One accuracy of one check. */
 export interface AccuracyRow {
+  /** Run label, as shown in legends. */
   run: string;
   /** Completed epochs at the check. */
   epoch: number;
+  /** Steps taken at the check. */
   iteration: number;
+  /** Which set the accuracy was measured on: training (subsample) or validation. */
   split: "train" | "val";
+  /** Fraction classified correctly, in [0, 1]. */
   accuracy: number;
 }
 

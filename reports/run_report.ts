@@ -131,14 +131,19 @@ export function runHighlights(runs: readonly LabelledRun[]): Highlight[] {
 
 /** What {@link trainingReport} builds a report from. */
 export interface TrainingReportInput {
+  /** Page title and main heading. */
   title: string;
+  /** Text under the title; blank lines separate paragraphs. */
   description?: string;
+  /** The experiment's configuration, shown in its own section (nested objects with dotted keys). */
   config?: Record<string, unknown>;
+  /** The runs to show, each with a unique, non-empty label. */
   runs: readonly LabelledRun[];
   /** Loss chart options (points per run, smoothing, log y). */
   loss?: LossCurveOptions;
   /** Sections after the loss and accuracy charts. */
   extraSections?: ReportSection[];
+  /** When the report was made (a string is shown as is). Default now. */
   generatedAt?: Date | string;
   /** Make it a live page for this run label (its records come from `serveRun`; `runs` may then hold no records yet). */
   live?: LiveOptions;
@@ -217,16 +222,19 @@ export function gradientCheckSection(rows: readonly GradientCheckRow[], heading 
 export interface SectionImage {
   /** `(H, W)`, `(H, W, C)` or, with `layout: "CHW"`, `(C, H, W)`; C = 1 or 3. */
   image: ImageArray;
+  /** A line under the image. */
   caption?: string;
   /** Default: the caption, else "image". */
   alt?: string;
   /** Scale to 0–255 by the image's own min and max (filter responses). Default false. */
   normalize?: boolean;
+  /** Axis order of a 3-D `image`: `"HWC"` (the default) or `"CHW"`. */
   layout?: "HWC" | "CHW";
 }
 
 /** Options of {@link imagesSection}. */
 export interface ImagesSectionOptions {
+  /** Text above the images; blank lines separate paragraphs. */
   text?: string;
   /** Images per row (the course's subplot grid). Default: as many as fit. */
   columns?: number;

@@ -27,6 +27,9 @@ import {
 /** A Vega-Lite specification (the JSON vega-lite 6 compiles). */
 export type VegaLiteSpec = TopLevelSpec;
 
+/** A Vega-Lite config (vega-lite's `Config`): the look of a chart. */
+export type VegaLiteConfig = Config;
+
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
 /** The font stack of the pages and charts: the system's own UI font, nothing fetched. */
@@ -48,7 +51,7 @@ export const RUN_COLORS = [
 ];
 
 /** The look shared by every chart: light, quiet grid, system font. */
-export const chartConfig: Config = {
+export const chartConfig: VegaLiteConfig = {
   font: REPORT_FONT,
   background: "#ffffff",
   padding: 6,
@@ -92,7 +95,9 @@ export const chartConfig: Config = {
 
 /** Chart size in px (each panel, for multi-panel charts). */
 export interface ChartSize {
+  /** Plot width in px. Default depends on the chart (e.g. 700 for the loss curve). */
   width?: number;
+  /** Plot height in px. Default depends on the chart; the gradient-check chart ignores it (22 px per row). */
   height?: number;
 }
 
@@ -312,11 +317,17 @@ export function dropoutSpec(
 
 /** What a run's start record says about the settings the course's comparisons vary. */
 export interface RunFacts {
+  /** Examples per minibatch. */
   batchSize?: number;
+  /** Normalization layer, as the run describes it (e.g. `"batchnorm"`); `"none"` when recorded as null. */
   normalization?: string;
+  /** Probability of dropping a unit (0: no dropout). */
   dropout?: number;
+  /** Standard deviation of the initial weights. */
   weightScale?: number;
+  /** Optimizer: `"sgd"`, `"sgd_momentum"`, `"rmsprop"`, `"adam"` or a custom rule's name. */
   updateRule?: string;
+  /** Learning rate the run started with (`optimConfig.learningRate`). */
   learningRate?: number;
 }
 
@@ -376,15 +387,21 @@ export interface WeightScaleRun {
   group: string;
   /** Standard deviation of the initial weights. */
   weightScale: number;
+  /** The run's log, in order. */
   records: LabelledRun["records"];
 }
 
 /** One point of the weight-initialization charts. */
 export interface WeightScaleRow {
+  /** Series the run belongs to (its line in the charts). */
   group: string;
+  /** Standard deviation of the initial weights (> 0; the x axis is logarithmic). */
   weightScale: number;
+  /** Best validation accuracy over all checks, a fraction in [0, 1]; null when the run has none. */
   bestValAcc: number | null;
+  /** Best training accuracy over all checks, a fraction in [0, 1]; null when the run has none. */
   bestTrainAcc: number | null;
+  /** Mean loss of the last `finalLossSteps` (default 100) steps with a finite loss; null when no step has one. */
   finalTrainLoss: number | null;
 }
 

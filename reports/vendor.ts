@@ -29,8 +29,11 @@ export const VEGA_VERSIONS = { vega: "6.4.0", vegaLite: "6.5.0", vegaEmbed: "7.3
 
 /** The three browser builds, in the order a page must load them. */
 export interface VendorScripts {
+  /** vega's minified browser build (`vega.min.js`), as text. */
   vega: string;
+  /** vega-lite's minified browser build (`vega-lite.min.js`), as text. */
   vegaLite: string;
+  /** vega-embed's minified browser build (`vega-embed.min.js`), as text. */
   vegaEmbed: string;
 }
 
