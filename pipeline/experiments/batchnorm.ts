@@ -7,6 +7,7 @@
  * @module
  */
 
+import { meanFinalLoss } from "../../reports/run_data.ts";
 import { trainingReport } from "../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../reports/specs.ts";
 import {
@@ -18,7 +19,6 @@ import {
   type Experiment,
   type ExperimentOptions,
   fcModel,
-  meanFinalLoss,
   numTrainOf,
   runByLabel,
   runNumbers,

@@ -18,9 +18,6 @@ import { RUN_COLORS } from "../../reports/specs.ts";
 import type { TrainRecord } from "../records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
 
-/** The course's final training loss, `mean(loss_history[-100:])`; experiments use it through here. */
-export { meanFinalLoss };
-
 /** How an experiment is asked to run. */
 export interface ExperimentOptions {
   /** Dataset spec. Default `sample`. */

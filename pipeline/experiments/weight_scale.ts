@@ -9,6 +9,7 @@
  */
 
 import type { ReportTable } from "../../reports/html.ts";
+import { meanFinalLoss } from "../../reports/run_data.ts";
 import { formatPercent } from "../../reports/run_report.ts";
 import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../reports/specs.ts";
 import {
@@ -20,7 +21,6 @@ import {
   type ExperimentOptions,
   fcModel,
   logspace,
-  meanFinalLoss,
   numTrainOf,
   percentCell,
   runByLabel,
