@@ -60,7 +60,7 @@ export {
   matmul,
   setGemmBackend,
   tsBackend,
-} from "./layers/gemm.ts";
+} from "./layers/kernels/gemm.ts";
 export { globalRandomState, type MutableArrayLike, RandomState, type RandomStateSnapshot } from "./layers/random.ts";
 
 // Gradient checking
@@ -117,7 +117,7 @@ export {
   type ConvGrads,
 } from "./layers/conv_naive.ts";
 export { convBackwardFast, convForwardFast } from "./layers/conv_fast.ts";
-export { type ConvGeometry, type ConvParam, type PoolParam } from "./layers/im2col.ts";
+export { type ConvGeometry, type ConvParam, type PoolParam } from "./layers/kernels/im2col.ts";
 export {
   maxPoolBackwardNaive,
   type MaxPoolCache,
@@ -213,8 +213,8 @@ export {
   type SafetensorsInput,
   type SafetensorsValue,
   writeSafetensors,
-} from "./pipeline/safetensors.ts";
-export { type AtomicWriteOptions, writeFileAtomic } from "./pipeline/atomic_write.ts";
+} from "./pipeline/store/safetensors.ts";
+export { type AtomicWriteOptions, writeFileAtomic } from "./pipeline/store/atomic_write.ts";
 
 // gemm backends
 export {
@@ -226,7 +226,7 @@ export {
   type GemmBackendName,
   useGemmBackend,
   type UseGemmBackendOptions,
-} from "./layers/gemm_backends.ts";
+} from "./layers/kernels/gemm_backends.ts";
 
 // The training pipeline
 export {
@@ -245,7 +245,7 @@ export type {
   StartRecord,
   StoppedRecord,
   TrainRecord,
-} from "./pipeline/records.ts";
+} from "./pipeline/store/records.ts";
 export { BatchSampler, courseSchedule, type SamplingMode, type Schedule } from "./pipeline/schedule.ts";
 export { StepGate } from "./pipeline/step_gate.ts";
 export type { Gradients, HighWaterMarks, Minibatch, Step, Stop, Ticket, TrainEvent } from "./pipeline/messages.ts";
@@ -258,8 +258,8 @@ export {
   type CheckpointRunInfo,
   loadCheckpoint,
   saveCheckpoint,
-} from "./pipeline/checkpoint.ts";
-export { collectRecords, parseRunLog, readRunLog } from "./pipeline/run_log.ts";
+} from "./pipeline/store/checkpoint.ts";
+export { collectRecords, parseRunLog, readRunLog } from "./pipeline/store/run_log.ts";
 export { minibatchStage, type MinibatchStageOptions } from "./pipeline/minibatch_stage.ts";
 export { forwardBackwardStage, type ForwardBackwardStageOptions } from "./pipeline/forward_backward_stage.ts";
 export { optimizerStage, type OptimizerStageOptions } from "./pipeline/optimizer_stage.ts";

@@ -32,13 +32,13 @@
 
 import { parseArgs } from "node:util";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
-import { gemm } from "../layers/gemm.ts";
+import { gemm } from "../layers/kernels/gemm.ts";
 import {
   availableBackends,
   describeGemmBackend,
   type GemmBackendName,
   useGemmBackend,
-} from "../layers/gemm_backends.ts";
+} from "../layers/kernels/gemm_backends.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import { RandomState } from "../layers/random.ts";
@@ -192,8 +192,8 @@ async function fcRow(reps: number) {
  * "not yet available" with the reason instead of a number.
  */
 async function workersRow(workers: number, quick: boolean, gemmName: string) {
-  const experiment = await import("../pipeline/experiments/weight_scale.ts");
-  const pool = await import("../pipeline/worker_pool.ts");
+  const experiment = await import("../pipeline/commands/experiments/weight_scale.ts");
+  const pool = await import("../pipeline/commands/worker_pool.ts");
   const exp = experiment.weightScaleExperiment;
   if (typeof exp?.plan !== "function" || typeof pool.runTasks !== "function") {
     throw new Error("weightScaleExperiment.plan or runTasks is missing");

@@ -17,9 +17,9 @@
  * @module
  */
 
-import { gemm, type GemmBackend, setGemmBackend } from "../layers/gemm.ts";
-import { availableBackends, describeGemmBackend } from "../layers/gemm_backends.ts";
-import type { BlasBackend } from "../layers/gemm_blas.ts";
+import { gemm, type GemmBackend, setGemmBackend } from "../layers/kernels/gemm.ts";
+import { availableBackends, describeGemmBackend } from "../layers/kernels/gemm_backends.ts";
+import type { BlasBackend } from "../layers/kernels/gemm_blas.ts";
 
 /** float32 peak of one Zen 4 core assumed by the percentages (GFLOP/s). */
 export const PEAK_GFLOPS_PER_CORE = 116;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { gemm } from "../layers/gemm.ts";
+import { gemm } from "../layers/kernels/gemm.ts";
 
 for (const dtype of ["float32", "float64"] as const) {
   for (const n of [256, 512, 1024]) {

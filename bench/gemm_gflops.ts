@@ -6,8 +6,8 @@
  * @module
  */
 
-import { gemm, setGemmBackend } from "../layers/gemm.ts";
-import { availableBackends, describeGemmBackend } from "../layers/gemm_backends.ts";
+import { gemm, setGemmBackend } from "../layers/kernels/gemm.ts";
+import { availableBackends, describeGemmBackend } from "../layers/kernels/gemm_backends.ts";
 
 function gflops(n: number, dtype: "float32" | "float64"): number {
   const alloc = (len: number) => dtype === "float32" ? new Float32Array(len) : new Float64Array(len);

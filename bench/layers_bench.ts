@@ -15,7 +15,7 @@
 
 import { convBackwardNaive, convForwardNaive } from "../layers/conv_naive.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
-import { describeGemmBackend, useGemmBackend } from "../layers/gemm_backends.ts";
+import { describeGemmBackend, useGemmBackend } from "../layers/kernels/gemm_backends.ts";
 import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../layers/max_pool_naive.ts";
 import { maxPoolBackwardFast, maxPoolForwardFast } from "../layers/max_pool_fast.ts";
 import { RandomState } from "../layers/random.ts";

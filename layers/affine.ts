@@ -5,8 +5,8 @@
  * @module
  */
 
-import { gemm } from "./gemm.ts";
-import type { Workspace } from "./im2col.ts";
+import { gemm } from "./kernels/gemm.ts";
+import type { Workspace } from "./kernels/im2col.ts";
 import { formatShape, type Tensor, zeros } from "./tensor.ts";
 
 /** What `affineForward` keeps for `affineBackward`: its inputs. */

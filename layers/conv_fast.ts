@@ -24,7 +24,7 @@
  * @module
  */
 
-import { gemm } from "./gemm.ts";
+import { gemm } from "./kernels/gemm.ts";
 import {
   checkDout,
   col2im,
@@ -34,8 +34,8 @@ import {
   im2col,
   scratchBuffer,
   type Workspace,
-} from "./im2col.ts";
-import { columnKernel } from "./im2col_wasm.ts";
+} from "./kernels/im2col.ts";
+import { columnKernel } from "./kernels/im2col_wasm.ts";
 import type { ConvCache, ConvForwardResult, ConvGrads } from "./conv_naive.ts";
 import { type Data, type Tensor, zeros } from "./tensor.ts";
 

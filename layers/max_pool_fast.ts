@@ -22,7 +22,14 @@
  * @module
  */
 
-import { checkDout, type ConvGeometry, poolGeometry, type PoolParam, scratchBuffer, type Workspace } from "./im2col.ts";
+import {
+  checkDout,
+  type ConvGeometry,
+  poolGeometry,
+  type PoolParam,
+  scratchBuffer,
+  type Workspace,
+} from "./kernels/im2col.ts";
 import type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
 import { reluBackward, reluForward } from "./relu.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";

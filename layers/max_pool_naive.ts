@@ -9,10 +9,10 @@
  * @module
  */
 
-import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./im2col.ts";
+import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./kernels/im2col.ts";
 import { type Tensor, zeros } from "./tensor.ts";
 
-export type { PoolParam } from "./im2col.ts";
+export type { PoolParam } from "./kernels/im2col.ts";
 
 /**
  * What a max-pool forward pass keeps for its backward pass. The naive and

@@ -10,7 +10,7 @@ import type { RandomState } from "../layers/random.ts";
 import { clone, type Tensor } from "../layers/tensor.ts";
 import { checkAccuracy, drawAccuracySubsample } from "./check_accuracy.ts";
 import type { Step, Stop, TrainEvent } from "./messages.ts";
-import type { EpochRecord } from "./records.ts";
+import type { EpochRecord } from "./store/records.ts";
 import { isAccuracyCheck, isEpochEnd, type Schedule } from "./schedule.ts";
 import type { StepGate } from "./step_gate.ts";
 import { captureSnapshot, firstNonFinite, type SolverState } from "./training_state.ts";

@@ -14,7 +14,7 @@
 
 import type { Labels } from "../layers/models/model.ts";
 import type { Tensor } from "../layers/tensor.ts";
-import type { TrainRecord } from "./records.ts";
+import type { TrainRecord } from "./store/records.ts";
 import type { RandomSnapshot, TrainingSnapshot } from "./training_state.ts";
 
 /** "Run step t" (t from 0), as the source emits them. */

@@ -6,8 +6,8 @@
  */
 
 import type { TrainEvent } from "./messages.ts";
-import { ProgressBar, styleTime } from "./progress_bar.ts";
-import type { StartRecord } from "./records.ts";
+import { ProgressBar, styleTime } from "./std/progress_bar.ts";
+import type { StartRecord } from "./store/records.ts";
 
 /**
  * Python's `"%.{digits}f" % x`: fixed notation, rounding the exact binary

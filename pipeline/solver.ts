@@ -38,7 +38,7 @@ import {
   type CheckpointRunInfo,
   checkpointSink,
   loadCheckpoint,
-} from "./checkpoint.ts";
+} from "./store/checkpoint.ts";
 import { evaluationStage } from "./evaluation_stage.ts";
 import { fanOut } from "./fan_out.ts";
 import { forwardBackwardStage } from "./forward_backward_stage.ts";
@@ -46,8 +46,8 @@ import type { HighWaterMarks, TrainEvent } from "./messages.ts";
 import { minibatchStage, ticketSource } from "./minibatch_stage.ts";
 import { optimizerStage } from "./optimizer_stage.ts";
 import { progressSink, type ProgressSinkOptions } from "./progress.ts";
-import { RUN_LOG_VERSION, type RunDescription, type StartRecord, type StoppedRecord } from "./records.ts";
-import { prepareRunLog, runLogSink } from "./run_log.ts";
+import { RUN_LOG_VERSION, type RunDescription, type StartRecord, type StoppedRecord } from "./store/records.ts";
+import { prepareRunLog, runLogSink } from "./store/run_log.ts";
 import { BatchSampler, courseSchedule, type SamplingMode, type Schedule } from "./schedule.ts";
 import { StepGate } from "./step_gate.ts";
 import { cloneOptimConfig, cloneTensors, initialSolverState, type SolverState } from "./training_state.ts";

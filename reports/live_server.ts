@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { TrainRecord } from "../pipeline/records.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 
 /** Options of {@link serveRun}. */
 export interface ServeRunOptions {

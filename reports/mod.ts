@@ -2,12 +2,12 @@
  * Reports: run records → Vega-Lite specs → self-contained HTML pages (and a
  * live view that streams records to the page while a run trains).
  *
- * Reports only read records (`pipeline/records.ts`) and plain data
+ * Reports only read records (`pipeline/store/records.ts`) and plain data
  * (gradient-check rows, filter weights); they never train.
  *
  * @example
  * ```ts
- * import { readRunLog } from "../pipeline/run_log.ts";
+ * import { readRunLog } from "../pipeline/store/run_log.ts";
  * import { trainingReport, writeReport } from "./mod.ts";
  *
  * const runs = [{ label: "baseline", records: await readRunLog("out/baseline/run.ndjson") }];
@@ -127,4 +127,4 @@ export type {
   StartRecord,
   StoppedRecord,
   TrainRecord,
-} from "../pipeline/records.ts";
+} from "../pipeline/store/records.ts";

@@ -6,7 +6,7 @@
  */
 
 import type { Spec } from "vega";
-import { writeFileAtomic } from "../pipeline/atomic_write.ts";
+import { writeFileAtomic } from "../pipeline/store/atomic_write.ts";
 import { renderReportHtml, type Report } from "./html.ts";
 import type { VegaLiteSpec } from "./specs.ts";
 import { vega, vegaLite, vendorScripts } from "./vendor.ts";

@@ -15,7 +15,7 @@ import type {
   StartRecord,
   StoppedRecord,
   TrainRecord,
-} from "../pipeline/records.ts";
+} from "../pipeline/store/records.ts";
 
 /** A run's records under the name the report shows for it. */
 export interface LabelledRun {

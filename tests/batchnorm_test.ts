@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertLess, assertNotEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { batchnormBackward, batchnormBackwardAlt, batchnormForward, type BatchnormParam } from "../layers/batchnorm.ts";
-import { matmul } from "../layers/gemm.ts";
+import { matmul } from "../layers/kernels/gemm.ts";
 import { relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, astype, full, map, type Tensor, zeros } from "../layers/tensor.ts";

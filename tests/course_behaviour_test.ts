@@ -15,7 +15,7 @@
 
 import { assertGreater, assertGreaterOrEqual } from "@std/assert";
 import { loadSample } from "../datasets/sample.ts";
-import { useGemmBackend } from "../layers/gemm_backends.ts";
+import { useGemmBackend } from "../layers/kernels/gemm_backends.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";

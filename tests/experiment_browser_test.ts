@@ -12,8 +12,8 @@
  */
 
 import { assert, assertEquals, assertGreater } from "@std/assert";
-import { main } from "../pipeline/experiment.ts";
-import { EXPERIMENTS } from "../pipeline/experiments/index.ts";
+import { main } from "../pipeline/commands/experiment.ts";
+import { EXPERIMENTS } from "../pipeline/commands/experiments/index.ts";
 import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
 
 const skip = await browserSkipReason();

@@ -7,12 +7,12 @@
  */
 
 import { assert, assertEquals, assertGreater, assertMatch, assertStringIncludes } from "@std/assert";
-import { main } from "../pipeline/experiment.ts";
-import { withoutTiming } from "../pipeline/experiments/common.ts";
-import { GRADIENT_CHECKS } from "../pipeline/experiments/gradient_checks.ts";
-import { EXPERIMENTS } from "../pipeline/experiments/index.ts";
-import { parseRunLog } from "../pipeline/run_log.ts";
-import type { TrainRecord } from "../pipeline/records.ts";
+import { main } from "../pipeline/commands/experiment.ts";
+import { withoutTiming } from "../pipeline/commands/experiments/common.ts";
+import { GRADIENT_CHECKS } from "../pipeline/commands/experiments/gradient_checks.ts";
+import { EXPERIMENTS } from "../pipeline/commands/experiments/index.ts";
+import { parseRunLog } from "../pipeline/store/run_log.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 
 interface Ran {
   code: number;

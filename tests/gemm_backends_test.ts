@@ -6,16 +6,16 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { gemm, type GemmBackend, gemmBackend, setGemmBackend, tsBackend } from "../layers/gemm.ts";
+import { gemm, type GemmBackend, gemmBackend, setGemmBackend, tsBackend } from "../layers/kernels/gemm.ts";
 import {
   availableBackends,
   chooseBestBackend,
   describeGemmBackend,
   GEMM_BACKEND_NAMES,
   useGemmBackend,
-} from "../layers/gemm_backends.ts";
-import { BLAS_SINGLE_THREAD_BELOW, type BlasBackend, openBlas } from "../layers/gemm_blas.ts";
-import { type WasmBackend, wasmStatus } from "../layers/gemm_wasm.ts";
+} from "../layers/kernels/gemm_backends.ts";
+import { BLAS_SINGLE_THREAD_BELOW, type BlasBackend, openBlas } from "../layers/kernels/gemm_blas.ts";
+import { type WasmBackend, wasmStatus } from "../layers/kernels/gemm_wasm.ts";
 
 // Loaded once, outside any test, so the FFI library handle is not charged to a test's resource sanitizer.
 const backends = availableBackends();
@@ -355,7 +355,7 @@ async function runIsolated(script: string, permissions: string[], env: Record<st
   return { result: JSON.parse(new TextDecoder().decode(stdout)), stderr: err };
 }
 
-const backendsModule = JSON.stringify(new URL("../layers/gemm_backends.ts", import.meta.url).href);
+const backendsModule = JSON.stringify(new URL("../layers/kernels/gemm_backends.ts", import.meta.url).href);
 
 Deno.test("without --allow-ffi auto picks wasm, says once on stderr how to get blas, and an explicit blas throws why", async () => {
   const { result, stderr } = await runIsolated(

@@ -1,5 +1,5 @@
 import { assertEquals, assertLess, assertThrows } from "@std/assert";
-import { gemm, type GemmBackend, gemmBackend, matmul, setGemmBackend, tsBackend } from "../layers/gemm.ts";
+import { gemm, type GemmBackend, gemmBackend, matmul, setGemmBackend, tsBackend } from "../layers/kernels/gemm.ts";
 import { array, toNested } from "../layers/tensor.ts";
 
 /** Deterministic pseudo-random values in [-0.5, 0.5): tests need no RNG of their own. */

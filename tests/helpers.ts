@@ -11,8 +11,8 @@ import { assertEquals, assertLess, assertLessOrEqual } from "@std/assert";
 import type { BatchnormParam } from "../layers/batchnorm.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { clone, Tensor } from "../layers/tensor.ts";
-import type { TrainRecord } from "../pipeline/records.ts";
-import { parseRunLog } from "../pipeline/run_log.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
+import { parseRunLog } from "../pipeline/store/run_log.ts";
 
 /** An array as the fixture scripts write it: its shape and its values in row-major order. */
 export interface Arr {

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
-import { matmul } from "../layers/gemm.ts";
+import { matmul } from "../layers/kernels/gemm.ts";
 import { relError } from "../layers/gradient_check.ts";
 import { layernormBackward, layernormForward } from "../layers/layernorm.ts";
 import { RandomState } from "../layers/random.ts";

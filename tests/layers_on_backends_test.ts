@@ -5,8 +5,8 @@
 import { assertLess } from "@std/assert";
 import { affineBackward, affineForward } from "../layers/affine.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
-import { type GemmBackend, setGemmBackend, tsBackend } from "../layers/gemm.ts";
-import { availableBackends } from "../layers/gemm_backends.ts";
+import { type GemmBackend, setGemmBackend, tsBackend } from "../layers/kernels/gemm.ts";
+import { availableBackends } from "../layers/kernels/gemm_backends.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";

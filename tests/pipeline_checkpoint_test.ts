@@ -14,10 +14,10 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   loadCheckpoint,
-} from "../pipeline/checkpoint.ts";
-import type { TrainRecord } from "../pipeline/records.ts";
-import { collectRecords, readRunLog } from "../pipeline/run_log.ts";
-import { encodeSafetensors } from "../pipeline/safetensors.ts";
+} from "../pipeline/store/checkpoint.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
+import { collectRecords, readRunLog } from "../pipeline/store/run_log.ts";
+import { encodeSafetensors } from "../pipeline/store/safetensors.ts";
 import { Solver, type SolverData, type SolverOptions, TrainingStoppedError } from "../pipeline/solver.ts";
 import type { TrainingSnapshot } from "../pipeline/training_state.ts";
 

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals, assertLessOrEqual, assertStrictEquals, assertThrows } from "@std/assert";
 import { glibcLog, globalRandomState, RandomState } from "../layers/random.ts";
-import { matmul } from "../layers/gemm.ts";
+import { matmul } from "../layers/kernels/gemm.ts";
 import { map, Tensor } from "../layers/tensor.ts";
 import { readFixture } from "./helpers.ts";
 

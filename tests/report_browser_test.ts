@@ -13,7 +13,7 @@
  */
 
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
-import type { TrainRecord } from "../pipeline/records.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 import { serveRun } from "../reports/live_server.ts";
 import { renderReport, writeReport } from "../reports/render.ts";
 import { lossRows } from "../reports/run_data.ts";

@@ -1,5 +1,5 @@
 import { assert, assertAlmostEquals, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
-import type { TrainRecord } from "../pipeline/records.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 import {
   accuracyRows,
   checkLabels,

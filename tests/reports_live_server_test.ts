@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import type { TrainRecord } from "../pipeline/records.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 import { safeRelativePath, serveRun } from "../reports/live_server.ts";
 
 const net = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";

@@ -6,7 +6,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import type { TrainRecord } from "../pipeline/records.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
 import { compileSpec, prefixSvgIds, renumberSvgIds, specToSvg } from "../reports/render.ts";
 import {
   accuracyCurveSpec,

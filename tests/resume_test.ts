@@ -7,11 +7,11 @@
 
 import { assert, assertEquals } from "@std/assert";
 import type { Tensor } from "../layers/tensor.ts";
-import { type Checkpoint, loadCheckpoint } from "../pipeline/checkpoint.ts";
-import type { TrainRecord } from "../pipeline/records.ts";
-import { readRunLog } from "../pipeline/run_log.ts";
+import { type Checkpoint, loadCheckpoint } from "../pipeline/store/checkpoint.ts";
+import type { TrainRecord } from "../pipeline/store/records.ts";
+import { readRunLog } from "../pipeline/store/run_log.ts";
 
-const TRAIN = new URL("../pipeline/train.ts", import.meta.url).pathname;
+const TRAIN = new URL("../pipeline/commands/train.ts", import.meta.url).pathname;
 
 // Dropout and batch norm: the shared generator and the running statistics must both be restored.
 const FLAGS = [

@@ -13,8 +13,8 @@ import {
   type SafetensorsValue,
   writeSafetensors,
   writeSafetensorsSync,
-} from "../pipeline/safetensors.ts";
-import { writeFileAtomic, writeFileAtomicSync } from "../pipeline/atomic_write.ts";
+} from "../pipeline/store/safetensors.ts";
+import { writeFileAtomic, writeFileAtomicSync } from "../pipeline/store/atomic_write.ts";
 import { readFixture } from "./helpers.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
@@ -717,7 +717,7 @@ Deno.test("a process killed while rewriting a file never leaves it partial", asy
     const size = 1 << 21;
     await Deno.writeFile(path, new Uint8Array(size).fill(65));
     // The child rewrites the whole file over and over, alternating "B…" and "C…"; we kill it mid-stream.
-    const moduleUrl = new URL("../pipeline/atomic_write.ts", import.meta.url).href;
+    const moduleUrl = new URL("../pipeline/store/atomic_write.ts", import.meta.url).href;
     const code = `import { writeFileAtomicSync } from ${JSON.stringify(moduleUrl)};
       const a = new Uint8Array(${size}).fill(66), b = new Uint8Array(${size}).fill(67);
       console.log("ready");

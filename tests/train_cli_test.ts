@@ -4,9 +4,9 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { loadCheckpoint } from "../pipeline/checkpoint.ts";
-import { readRunLog } from "../pipeline/run_log.ts";
-import { main, parseTrainArgs, TRAIN_DEFAULTS, usage } from "../pipeline/train.ts";
+import { loadCheckpoint } from "../pipeline/store/checkpoint.ts";
+import { readRunLog } from "../pipeline/store/run_log.ts";
+import { main, parseTrainArgs, TRAIN_DEFAULTS, usage } from "../pipeline/commands/train.ts";
 
 async function run(args: string[]) {
   const out: string[] = [], err: string[] = [];
@@ -224,7 +224,7 @@ Deno.test("train as a real process: a bad flag exits with code 2 and one line on
       "run",
       "--allow-read",
       "--allow-env",
-      new URL("../pipeline/train.ts", import.meta.url).pathname,
+      new URL("../pipeline/commands/train.ts", import.meta.url).pathname,
       "--epochs",
       "ten",
     ],

@@ -5,9 +5,9 @@
  */
 
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
-import { withoutTiming } from "../pipeline/experiments/common.ts";
-import type { LabelledRecord, Task, TrainTask } from "../pipeline/experiments/tasks.ts";
-import { runTasks, TaskFailedError } from "../pipeline/worker_pool.ts";
+import { withoutTiming } from "../pipeline/commands/experiments/common.ts";
+import type { LabelledRecord, Task, TrainTask } from "../pipeline/commands/experiments/tasks.ts";
+import { runTasks, TaskFailedError } from "../pipeline/commands/worker_pool.ts";
 
 /** A tiny training run on the embedded sample (a few steps, a few checks). */
 function tinyRun(label: string, options: { dropout?: number; seed?: number; spec?: string } = {}): TrainTask {

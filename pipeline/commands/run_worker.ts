@@ -11,10 +11,10 @@
  * @module
  */
 
-import { type GemmBackendName, useGemmBackend } from "../layers/gemm_backends.ts";
-import type { BlasBackend } from "../layers/gemm_blas.ts";
+import { type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import type { BlasBackend } from "../../layers/kernels/gemm_blas.ts";
 import { executeTask, type Task, type TaskResult } from "./experiments/tasks.ts";
-import type { TrainRecord } from "./records.ts";
+import type { TrainRecord } from "../store/records.ts";
 
 /** A message from the pool to a worker. */
 export interface WorkerRequest {

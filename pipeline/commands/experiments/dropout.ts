@@ -9,8 +9,8 @@
  * @module
  */
 
-import { trainingReport } from "../../reports/run_report.ts";
-import { dropoutSpec } from "../../reports/specs.ts";
+import { trainingReport } from "../../../reports/run_report.ts";
+import { dropoutSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   configOf,

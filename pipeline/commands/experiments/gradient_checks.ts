@@ -10,25 +10,25 @@
  * @module
  */
 
-import { affineBackward, affineForward } from "../../layers/affine.ts";
+import { affineBackward, affineForward } from "../../../layers/affine.ts";
 import {
   batchnormBackward,
   batchnormBackwardAlt,
   batchnormForward,
   type BatchnormParam,
-} from "../../layers/batchnorm.ts";
-import { convBackwardFast, convForwardFast } from "../../layers/conv_fast.ts";
-import { convBackwardNaive, convForwardNaive } from "../../layers/conv_naive.ts";
-import { dropoutBackward, dropoutForward, type DropoutParam } from "../../layers/dropout.ts";
-import { evalNumericalGradient, evalNumericalGradientArray, relError } from "../../layers/gradient_check.ts";
-import { layernormBackward, layernormForward } from "../../layers/layernorm.ts";
-import { maxPoolBackwardFast, maxPoolForwardFast } from "../../layers/max_pool_fast.ts";
-import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../../layers/max_pool_naive.ts";
-import { FullyConnectedNet, type Normalization } from "../../layers/models/fully_connected_net.ts";
-import type { Model } from "../../layers/models/model.ts";
-import { ThreeLayerConvNet } from "../../layers/models/three_layer_convnet.ts";
-import { RandomState } from "../../layers/random.ts";
-import { reluBackward, reluForward } from "../../layers/relu.ts";
+} from "../../../layers/batchnorm.ts";
+import { convBackwardFast, convForwardFast } from "../../../layers/conv_fast.ts";
+import { convBackwardNaive, convForwardNaive } from "../../../layers/conv_naive.ts";
+import { dropoutBackward, dropoutForward, type DropoutParam } from "../../../layers/dropout.ts";
+import { evalNumericalGradient, evalNumericalGradientArray, relError } from "../../../layers/gradient_check.ts";
+import { layernormBackward, layernormForward } from "../../../layers/layernorm.ts";
+import { maxPoolBackwardFast, maxPoolForwardFast } from "../../../layers/max_pool_fast.ts";
+import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../../../layers/max_pool_naive.ts";
+import { FullyConnectedNet, type Normalization } from "../../../layers/models/fully_connected_net.ts";
+import type { Model } from "../../../layers/models/model.ts";
+import { ThreeLayerConvNet } from "../../../layers/models/three_layer_convnet.ts";
+import { RandomState } from "../../../layers/random.ts";
+import { reluBackward, reluForward } from "../../../layers/relu.ts";
 import {
   affineBatchnormReluBackward,
   affineBatchnormReluForward,
@@ -42,13 +42,13 @@ import {
   convReluForward,
   convReluPoolBackward,
   convReluPoolForward,
-} from "../../layers/sandwich.ts";
-import { softmaxLoss } from "../../layers/softmax_loss.ts";
-import { spatialBatchnormBackward, spatialBatchnormForward } from "../../layers/spatial_batchnorm.ts";
-import { spatialGroupnormBackward, spatialGroupnormForward } from "../../layers/spatial_groupnorm.ts";
-import { svmLoss } from "../../layers/svm_loss.ts";
-import { clone, map, scale, type Tensor } from "../../layers/tensor.ts";
-import type { GradientCheckRow } from "../../reports/specs.ts";
+} from "../../../layers/sandwich.ts";
+import { softmaxLoss } from "../../../layers/softmax_loss.ts";
+import { spatialBatchnormBackward, spatialBatchnormForward } from "../../../layers/spatial_batchnorm.ts";
+import { spatialGroupnormBackward, spatialGroupnormForward } from "../../../layers/spatial_groupnorm.ts";
+import { svmLoss } from "../../../layers/svm_loss.ts";
+import { clone, map, scale, type Tensor } from "../../../layers/tensor.ts";
+import type { GradientCheckRow } from "../../../reports/specs.ts";
 
 /**
  * A gradient whose true value is exactly zero (a bias right before batch

@@ -12,16 +12,16 @@
  * @module
  */
 
-import { type Dataset, loadDataset } from "../../datasets/dataset.ts";
-import { FullyConnectedNet } from "../../layers/models/fully_connected_net.ts";
-import type { Model } from "../../layers/models/model.ts";
-import { ThreeLayerConvNet } from "../../layers/models/three_layer_convnet.ts";
-import { RandomState } from "../../layers/random.ts";
-import type { DType } from "../../layers/tensor.ts";
-import type { TrainEvent } from "../messages.ts";
-import type { TrainRecord } from "../records.ts";
-import { Solver, TrainingStoppedError } from "../solver.ts";
-import type { UpdateRuleName } from "../update_rules.ts";
+import { type Dataset, loadDataset } from "../../../datasets/dataset.ts";
+import { FullyConnectedNet } from "../../../layers/models/fully_connected_net.ts";
+import type { Model } from "../../../layers/models/model.ts";
+import { ThreeLayerConvNet } from "../../../layers/models/three_layer_convnet.ts";
+import { RandomState } from "../../../layers/random.ts";
+import type { DType } from "../../../layers/tensor.ts";
+import type { TrainEvent } from "../../messages.ts";
+import type { TrainRecord } from "../../store/records.ts";
+import { Solver, TrainingStoppedError } from "../../solver.ts";
+import type { UpdateRuleName } from "../../update_rules.ts";
 import { type GradientCheckResult, runGradientCheck } from "./gradient_checks.ts";
 
 /** Which data a training run loads (see `loadDataset`). */

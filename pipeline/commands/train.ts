@@ -16,20 +16,20 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Dataset, DATASET_SPECS, loadDataset } from "../datasets/dataset.ts";
-import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../layers/gemm_backends.ts";
-import { FullyConnectedNet, type Normalization } from "../layers/models/fully_connected_net.ts";
-import type { Model } from "../layers/models/model.ts";
-import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
-import { RandomState } from "../layers/random.ts";
-import type { DType } from "../layers/tensor.ts";
-import { writeReport } from "../reports/render.ts";
-import { trainingReport } from "../reports/run_report.ts";
-import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
-import type { EndRecord, TrainRecord } from "./records.ts";
-import { collectRecords, readRunLog } from "./run_log.ts";
-import { Solver, TrainingStoppedError } from "./solver.ts";
-import type { UpdateRuleName } from "./update_rules.ts";
+import { type Dataset, DATASET_SPECS, loadDataset } from "../../datasets/dataset.ts";
+import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import { FullyConnectedNet, type Normalization } from "../../layers/models/fully_connected_net.ts";
+import type { Model } from "../../layers/models/model.ts";
+import { ThreeLayerConvNet } from "../../layers/models/three_layer_convnet.ts";
+import { RandomState } from "../../layers/random.ts";
+import type { DType } from "../../layers/tensor.ts";
+import { writeReport } from "../../reports/render.ts";
+import { trainingReport } from "../../reports/run_report.ts";
+import { CheckpointError, loadCheckpoint } from "../store/checkpoint.ts";
+import type { EndRecord, TrainRecord } from "../store/records.ts";
+import { collectRecords, readRunLog } from "../store/run_log.ts";
+import { Solver, TrainingStoppedError } from "../solver.ts";
+import type { UpdateRuleName } from "../update_rules.ts";
 
 /** A command-line mistake: one line, exit code 2. */
 export class UsageError extends Error {

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { meanFinalLoss } from "../../reports/run_data.ts";
-import { trainingReport } from "../../reports/run_report.ts";
-import { accuracyPanelsSpec } from "../../reports/specs.ts";
+import { meanFinalLoss } from "../../../reports/run_data.ts";
+import { trainingReport } from "../../../reports/run_report.ts";
+import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   configOf,

@@ -16,10 +16,10 @@
  * @module
  */
 
-import type { GemmBackendName } from "../layers/gemm_backends.ts";
+import type { GemmBackendName } from "../../layers/kernels/gemm_backends.ts";
 import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
 import type { WorkerReply, WorkerRequest } from "./run_worker.ts";
-import { mergeReadableStreams } from "./std_streams.ts";
+import { mergeReadableStreams } from "../std/streams.ts";
 
 /** A task failed in its worker (or its worker died while running it). */
 export class TaskFailedError extends Error {

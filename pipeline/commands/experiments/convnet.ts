@@ -8,9 +8,9 @@
  * @module
  */
 
-import { CIFAR10_BATCH_RECORDS } from "../../datasets/cifar10.ts";
-import { exists, joinPath } from "../../datasets/records.ts";
-import { filterGridSection, formatPercent, trainingReport } from "../../reports/run_report.ts";
+import { CIFAR10_BATCH_RECORDS } from "../../../datasets/cifar10.ts";
+import { exists, joinPath } from "../../../datasets/records.ts";
+import { filterGridSection, formatPercent, trainingReport } from "../../../reports/run_report.ts";
 import {
   configOf,
   dataOf,

@@ -10,12 +10,12 @@
  * @module
  */
 
-import type { Report, ReportTable } from "../../reports/html.ts";
-import type { LabelledRun } from "../../reports/run_data.ts";
-import { meanFinalLoss, runSeries, summarizeRun } from "../../reports/run_data.ts";
-import { formatPercent } from "../../reports/run_report.ts";
-import { RUN_COLORS } from "../../reports/specs.ts";
-import type { TrainRecord } from "../records.ts";
+import type { Report, ReportTable } from "../../../reports/html.ts";
+import type { LabelledRun } from "../../../reports/run_data.ts";
+import { meanFinalLoss, runSeries, summarizeRun } from "../../../reports/run_data.ts";
+import { formatPercent } from "../../../reports/run_report.ts";
+import { RUN_COLORS } from "../../../reports/specs.ts";
+import type { TrainRecord } from "../../store/records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
 
 /** How an experiment is asked to run. */

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { trainingReport } from "../../reports/run_report.ts";
-import { accuracyPanelsSpec } from "../../reports/specs.ts";
+import { trainingReport } from "../../../reports/run_report.ts";
+import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import { BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
 import {
   accuracyTable,

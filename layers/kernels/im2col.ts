@@ -16,7 +16,7 @@
  */
 
 import { releaseColumnKernel } from "./im2col_wasm.ts";
-import { type Data, type DType, formatShape, type Tensor, zeros } from "./tensor.ts";
+import { type Data, type DType, formatShape, type Tensor, zeros } from "../tensor.ts";
 
 /**
  * The geometry of one convolution (or pooling) window sweep over an

@@ -8,10 +8,10 @@
  * @module
  */
 
-import type { ReportTable } from "../../reports/html.ts";
-import { meanFinalLoss } from "../../reports/run_data.ts";
-import { formatPercent } from "../../reports/run_report.ts";
-import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../reports/specs.ts";
+import type { ReportTable } from "../../../reports/html.ts";
+import { meanFinalLoss } from "../../../reports/run_data.ts";
+import { formatPercent } from "../../../reports/run_report.ts";
+import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../../reports/specs.ts";
 import {
   configOf,
   dataOf,

@@ -6,15 +6,15 @@
  * Operands are copied into the kernel's memory (one `set` per operand when
  * it is contiguous), packed there into MR-row / NR-column panels, multiplied
  * block by block (KC × NC panels of B, MC × KC blocks of A) and C is copied
- * back. The kernel's source is `layers/gemm_wasm_build.ts` (which also writes
- * `layers/gemm_wasm.wat`); its bytes are committed in `layers/gemm_wasm_bytes.ts`.
+ * back. The kernel's source is `layers/kernels/gemm_wasm_build.ts` (which also writes
+ * `layers/kernels/gemm_wasm.wat`); its bytes are committed in `layers/kernels/gemm_wasm_bytes.ts`.
  *
  * @module
  */
 
 import { type GemmArgs, type GemmBackend, scaleC, tsBackend } from "./gemm.ts";
 import { WASM_KERNEL_PLAIN_BASE64, WASM_KERNEL_RELAXED_BASE64, WASM_KERNEL_SHAPE } from "./gemm_wasm_bytes.ts";
-import type { Data } from "./tensor.ts";
+import type { Data } from "../tensor.ts";
 
 const { mr: MR, nr: NR } = WASM_KERNEL_SHAPE;
 // KC × NR of B (8 KiB) stays in L1 while a panel of A streams by; an MC × KC

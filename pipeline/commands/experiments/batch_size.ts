@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { LabelledRun } from "../../reports/run_data.ts";
-import { trainingReport } from "../../reports/run_report.ts";
-import { accuracyPanelsSpec } from "../../reports/specs.ts";
+import type { LabelledRun } from "../../../reports/run_data.ts";
+import { trainingReport } from "../../../reports/run_report.ts";
+import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   configOf,

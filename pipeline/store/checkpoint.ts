@@ -27,13 +27,13 @@
  * @module
  */
 
-import { formatShape, Tensor } from "../layers/tensor.ts";
+import { formatShape, Tensor } from "../../layers/tensor.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
-import type { TrainEvent } from "./messages.ts";
+import type { TrainEvent } from "../messages.ts";
 import type { RunDescription } from "./records.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsValue } from "./safetensors.ts";
-import type { RandomSnapshot, TrainingSnapshot } from "./training_state.ts";
-import type { OptimConfig } from "./update_rules.ts";
+import type { RandomSnapshot, TrainingSnapshot } from "../training_state.ts";
+import type { OptimConfig } from "../update_rules.ts";
 
 /** The `format` metadata value of a gradstream checkpoint. */
 export const CHECKPOINT_FORMAT = "gradstream-checkpoint";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
+import { type Data, formatShape, type Tensor, zeros } from "../tensor.ts";
 
 /**
  * Arguments of `gemm`, named as in BLAS: `C = alpha·op(A)·op(B) + beta·C`
@@ -269,7 +269,7 @@ function validate(g: Required<GemmArgs>): void {
  *
  * @example
  * ```ts
- * import { array, toNested } from "./tensor.ts";
+ * import { array, toNested } from "../tensor.ts";
  * import { matmul } from "./gemm.ts";
  * toNested(matmul(array([[1, 2]]), array([[3], [4]]))); // [[11]]
  * ```

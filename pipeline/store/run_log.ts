@@ -11,7 +11,7 @@
  */
 
 import { writeFileAtomic } from "./atomic_write.ts";
-import type { TrainEvent } from "./messages.ts";
+import type { TrainEvent } from "../messages.ts";
 import type { TrainRecord } from "./records.ts";
 
 /**

@@ -8,11 +8,11 @@
  * @module
  */
 
-import { type Dataset, loadDataset } from "../../datasets/dataset.ts";
-import { convForwardNaive } from "../../layers/conv_naive.ts";
-import { Tensor } from "../../layers/tensor.ts";
-import type { Report, ReportSection } from "../../reports/html.ts";
-import { imagesSection, type SectionImage } from "../../reports/run_report.ts";
+import { type Dataset, loadDataset } from "../../../datasets/dataset.ts";
+import { convForwardNaive } from "../../../layers/conv_naive.ts";
+import { Tensor } from "../../../layers/tensor.ts";
+import type { Report, ReportSection } from "../../../reports/html.ts";
+import { imagesSection, type SectionImage } from "../../../reports/run_report.ts";
 import { configOf, type Experiment, type ExperimentOptions } from "./common.ts";
 
 /** Upscaling factor of the inputs (32 → 128 pixels for CIFAR-10). */

@@ -31,7 +31,7 @@
  * @module
  */
 
-import { formatShape, Tensor } from "../layers/tensor.ts";
+import { formatShape, Tensor } from "../../layers/tensor.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "./atomic_write.ts";
 
 /** The element types of the format that gradstream reads. */
@@ -239,7 +239,7 @@ function prepare(name: string, value: unknown): Prepared {
  *
  * @example
  * ```ts
- * import { array } from "../layers/tensor.ts";
+ * import { array } from "../../layers/tensor.ts";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
  * const bytes = encodeSafetensors({ W1: array([[1, 2], [3, 4]], "float32") }, { epoch: "3" });
  * decodeSafetensors(bytes).metadata; // { epoch: "3" }
@@ -491,7 +491,7 @@ export function writeSafetensorsSync(
  *
  * @example
  * ```ts
- * import { array } from "../layers/tensor.ts";
+ * import { array } from "../../layers/tensor.ts";
  * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
  * const path = `${await Deno.makeTempDir()}/run.safetensors`;
  * await writeSafetensors(path, { W1: array([[1, 2]]) }, { epoch: "1" });

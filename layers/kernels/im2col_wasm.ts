@@ -17,7 +17,7 @@
  *
  * Internal to the fast layers; not part of the public API. The module is
  * built from `IM2COL_WAT` below: after editing it, run
- * `deno run --allow-read --allow-write --allow-env --allow-net --no-lock layers/im2col_wasm.ts`
+ * `deno run --allow-read --allow-write --allow-env --allow-net --no-lock layers/kernels/im2col_wasm.ts`
  * (it fetches `npm:wabt` once and rewrites `IM2COL_WASM_BASE64` in this file).
  *
  * @module

@@ -18,7 +18,7 @@
  *
  * @example
  * ```ts
- * import { mergeReadableStreams } from "./std_streams.ts";
+ * import { mergeReadableStreams } from "./streams.ts";
  * const merged = mergeReadableStreams(ReadableStream.from([1, 2]), ReadableStream.from([3]));
  * (await Array.fromAsync(merged)).sort(); // [1, 2, 3]
  * ```
@@ -88,7 +88,7 @@ export interface TextLineStreamOptions {
  *
  * @example
  * ```ts
- * import { TextLineStream } from "./std_streams.ts";
+ * import { TextLineStream } from "./streams.ts";
  * const lines = ReadableStream.from(["a\nb", "c\r\n"]).pipeThrough(new TextLineStream());
  * await Array.fromAsync(lines); // ["a", "bc"]
  * ```

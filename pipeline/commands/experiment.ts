@@ -17,14 +17,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { DATASET_SPECS } from "../datasets/dataset.ts";
-import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../layers/gemm_backends.ts";
-import { gemmBackend } from "../layers/gemm.ts";
-import { type RunServer, serveRun } from "../reports/live_server.ts";
-import { writeReport } from "../reports/render.ts";
-import type { LabelledRun } from "../reports/run_data.ts";
-import { formatDuration, trainingReport } from "../reports/run_report.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { DATASET_SPECS } from "../../datasets/dataset.ts";
+import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import { gemmBackend } from "../../layers/kernels/gemm.ts";
+import { type RunServer, serveRun } from "../../reports/live_server.ts";
+import { writeReport } from "../../reports/render.ts";
+import type { LabelledRun } from "../../reports/run_data.ts";
+import { formatDuration, trainingReport } from "../../reports/run_report.ts";
+import { writeFileAtomic } from "../store/atomic_write.ts";
 import { fileNameOf } from "./experiments/common.ts";
 import {
   type Experiment,
@@ -35,9 +35,9 @@ import {
   findExperiment,
 } from "./experiments/index.ts";
 import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
-import type { TrainEvent } from "./messages.ts";
-import type { TrainRecord } from "./records.ts";
-import { prepareRunLog, runLogSink } from "./run_log.ts";
+import type { TrainEvent } from "../messages.ts";
+import type { TrainRecord } from "../store/records.ts";
+import { prepareRunLog, runLogSink } from "../store/run_log.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
 
 /** Key numbers printed on stdout (all go to summary.json). */

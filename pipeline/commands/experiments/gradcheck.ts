@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { Report, ReportTable } from "../../reports/html.ts";
-import { gradientCheckSection } from "../../reports/run_report.ts";
-import type { GradientCheckRow } from "../../reports/specs.ts";
+import type { Report, ReportTable } from "../../../reports/html.ts";
+import { gradientCheckSection } from "../../../reports/run_report.ts";
+import type { GradientCheckRow } from "../../../reports/specs.ts";
 import { configOf, type Experiment } from "./common.ts";
 import { GRADIENT_CHECKS, type GradientCheckResult, type VanishingGradientRow } from "./gradient_checks.ts";
 import type { Task } from "./tasks.ts";
