@@ -42,6 +42,27 @@ export class UsageError extends Error {
 /** Flags as `node:util`'s `parseArgs` takes them. */
 export type FlagOptions = Record<string, { type: "string" | "boolean" }>;
 
+/**
+ * The flag table `parseFlags` takes, from the names of the flags that take a
+ * value and of the switches.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { flagTable } from "./cli.ts";
+ * assertEquals(flagTable(["out"], ["quiet"]), { out: { type: "string" }, quiet: { type: "boolean" } });
+ * ```
+ */
+export function flagTable<S extends string, B extends string>(
+  valued: readonly S[],
+  switches: readonly B[],
+): { [K in S]: { type: "string" } } & { [K in B]: { type: "boolean" } } {
+  const table: FlagOptions = {};
+  for (const name of valued) table[name] = { type: "string" };
+  for (const name of switches) table[name] = { type: "boolean" };
+  return table as { [K in S]: { type: "string" } } & { [K in B]: { type: "boolean" } };
+}
+
 /** How {@link parseFlags} words its errors for one command. */
 export interface ParseFlagsOptions {
   /** Whether bare arguments (an experiment's name) are allowed. Default false. */
@@ -326,7 +347,8 @@ export function plainName(flag: string, s: string): string {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { helpRows } from "./cli.ts";
- * assertEquals(helpRows([["--quick", "a reduced run"]], 10), "  --quick   a reduced run");
+ * assertEquals(helpRows([["--quick", "a reduced run"]], 9), "  --quick   a reduced run");
+ * assertEquals(helpRows([["--dataset SPEC", "the data"]], 9), "  --dataset SPEC\n            the data");
  * ```
  */
 export function helpRows(rows: readonly (readonly [string, string])[], width: number): string {

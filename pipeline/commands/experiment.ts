@@ -41,7 +41,9 @@ import {
   count,
   datasetSpec,
   directory,
+  flagTable,
   gemmChoice,
+  helpRows,
   parseFlags,
   positiveInteger,
   seedValue,
@@ -52,20 +54,10 @@ import {
 const KEY_NUMBERS_SHOWN = 12;
 
 /** Flags of the command, as `node:util` parseArgs takes them. */
-const FLAGS = {
-  "dataset": { type: "string" },
-  "quick": { type: "boolean" },
-  "workers": { type: "string" },
-  "num-train": { type: "string" },
-  "epochs": { type: "string" },
-  "seed": { type: "string" },
-  "out": { type: "string" },
-  "serve": { type: "boolean" },
-  "gemm": { type: "string" },
-  "quiet": { type: "boolean" },
-  "list": { type: "boolean" },
-  "help": { type: "boolean" },
-} as const;
+const FLAGS = flagTable(
+  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm"] as const,
+  ["quick", "serve", "quiet", "list", "help"] as const,
+);
 
 const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "dataset": "--dataset SPEC",
@@ -93,7 +85,7 @@ Workers, and writes <out>/NAME/report.html, the records <out>/NAME/runs/<run>.nd
 key numbers <out>/NAME/summary.json.
 
 Experiments
-${EXPERIMENTS.map((e) => `  ${e.name.padEnd(width)}  ${e.summary}`).join("\n")}
+${helpRows(EXPERIMENTS.map((e) => [e.name, e.summary]), width + 1)}
 
 Flags
   --dataset SPEC     ${DATASET_SPECS.join(" | ")} (default sample: the embedded

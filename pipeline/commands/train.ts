@@ -30,6 +30,7 @@ import {
   choice,
   datasetSpec,
   directory,
+  flagTable,
   gemmChoice,
   MAX_TENSOR_ELEMENTS,
   NORMALIZATION_FLAGS,
@@ -181,35 +182,14 @@ Run
 `;
 }
 
-const FLAGS = {
-  "model": { type: "string" },
-  "hidden-dims": { type: "string" },
-  "normalization": { type: "string" },
-  "dropout": { type: "string" },
-  "num-filters": { type: "string" },
-  "filter-size": { type: "string" },
-  "hidden-dim": { type: "string" },
-  "reg": { type: "string" },
-  "weight-scale": { type: "string" },
-  "dtype": { type: "string" },
-  "update-rule": { type: "string" },
-  "learning-rate": { type: "string" },
-  "lr-decay": { type: "string" },
-  "epochs": { type: "string" },
-  "batch-size": { type: "string" },
-  "num-train": { type: "string" },
-  "num-val": { type: "string" },
-  "dataset": { type: "string" },
-  "seed": { type: "string" },
-  "out": { type: "string" },
-  "run-name": { type: "string" },
-  "print-every": { type: "string" },
-  "gemm": { type: "string" },
-  "shuffle": { type: "boolean" },
-  "resume": { type: "boolean" },
-  "quiet": { type: "boolean" },
-  "help": { type: "boolean" },
-} as const;
+const FLAGS = flagTable(
+  [
+    ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
+    ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
+    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm"],
+  ] as const,
+  ["shuffle", "resume", "quiet", "help"] as const,
+);
 
 /**
  * Parses the command line into a config and settings (defaults filled in).
@@ -246,27 +226,22 @@ export function parseTrainArgs(
   if (s("dropout") !== undefined) {
     config.dropout = numberValue("dropout", s("dropout")!, probability, (v) => v >= 0 && v < 1);
   }
+  const nonNegative = (flag: string, v: string) => numberValue(flag, v, "a number ≥ 0", (x) => x >= 0);
   for (
-    const [flag, key] of [
-      ["reg", "reg"],
-      ["weight-scale", "weightScale"],
-      ["learning-rate", "learningRate"],
-      ["lr-decay", "lrDecay"],
+    const [flag, key, parse] of [
+      ["reg", "reg", nonNegative],
+      ["weight-scale", "weightScale", nonNegative],
+      ["learning-rate", "learningRate", nonNegative],
+      ["lr-decay", "lrDecay", nonNegative],
+      ["epochs", "epochs", positiveInteger],
+      ["batch-size", "batchSize", positiveInteger],
+      ["num-train", "numTrain", positiveInteger],
+      ["num-filters", "numFilters", positiveInteger],
+      ["filter-size", "filterSize", positiveInteger],
+      ["hidden-dim", "hiddenDim", positiveInteger],
     ] as const
   ) {
-    if (s(flag) !== undefined) config[key] = numberValue(flag, s(flag)!, "a number ≥ 0", (v) => v >= 0);
-  }
-  for (
-    const [flag, key] of [
-      ["epochs", "epochs"],
-      ["batch-size", "batchSize"],
-      ["num-train", "numTrain"],
-      ["num-filters", "numFilters"],
-      ["filter-size", "filterSize"],
-      ["hidden-dim", "hiddenDim"],
-    ] as const
-  ) {
-    if (s(flag) !== undefined) config[key] = positiveInteger(flag, s(flag)!);
+    if (s(flag) !== undefined) config[key] = parse(flag, s(flag)!);
   }
   if (s("num-val") !== undefined) config.numVal = positiveInteger("num-val", s("num-val")!);
   if (s("seed") !== undefined) config.seed = seedValue("seed", s("seed")!);
