@@ -170,7 +170,15 @@ export {
 export { ThreeLayerConvNet, type ThreeLayerConvNetOptions } from "./layers/models/three_layer_convnet.ts";
 
 // Datasets
-export { type Dataset, loadDataset } from "./datasets/dataset.ts";
+export type { Dataset } from "./datasets/dataset.ts";
+export {
+  DATASET_FORMATS,
+  DATASET_SPECS,
+  type DatasetFormat,
+  DatasetSpecError,
+  loadDataset,
+  parseDatasetSpec,
+} from "./datasets/registry.ts";
 export { CIFAR10_CLASS_NAMES, type Cifar10Options, loadCifar10 } from "./datasets/cifar10.ts";
 export {
   FASHION_MNIST_CLASS_NAMES,

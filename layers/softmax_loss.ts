@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Labels } from "./models/model.ts";
+import type { Labels } from "./labels.ts";
 import { formatShape, type Tensor, zerosLike } from "./tensor.ts";
 
 /** A loss value and its gradient with respect to the scores. */

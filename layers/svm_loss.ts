@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Labels } from "./models/model.ts";
+import type { Labels } from "./labels.ts";
 import { checkScoresAndLabels, type LossResult } from "./softmax_loss.ts";
 import { zerosLike } from "./tensor.ts";
 import type { Tensor } from "./tensor.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Labels } from "../layers/models/model.ts";
+import type { Labels } from "../layers/labels.ts";
 import type { Tensor } from "../layers/tensor.ts";
 import type { TrainRecord } from "./store/records.ts";
 import type { RandomSnapshot, TrainingSnapshot } from "./training_state.ts";

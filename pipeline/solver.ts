@@ -122,6 +122,56 @@ export interface SolverOptions {
   run?: RunDescription;
 }
 
+/**
+ * The Solver's defaults (the course's), resolved here once: {@link SolverOptions}
+ * left undefined take these values.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SOLVER_DEFAULTS } from "./solver.ts";
+ * assertEquals([SOLVER_DEFAULTS.batchSize, SOLVER_DEFAULTS.numTrainSamples], [100, 1000]);
+ * ```
+ */
+export const SOLVER_DEFAULTS: Readonly<
+  Required<
+    Pick<
+      SolverOptions,
+      | "updateRule"
+      | "lrDecay"
+      | "batchSize"
+      | "numEpochs"
+      | "numTrainSamples"
+      | "numValSamples"
+      | "checkBatchSize"
+      | "sampling"
+      | "verbose"
+      | "printEvery"
+    >
+  >
+> = Object.freeze({
+  updateRule: "sgd",
+  lrDecay: 1,
+  batchSize: 100,
+  numEpochs: 10,
+  numTrainSamples: 1000,
+  numValSamples: null,
+  checkBatchSize: 100,
+  sampling: "replacement",
+  verbose: true,
+  printEvery: 10,
+});
+
+type DefaultedKey = keyof typeof SOLVER_DEFAULTS;
+type ResolvedSolverOptions = Omit<SolverOptions, DefaultedKey> & Required<Pick<SolverOptions, DefaultedKey>>;
+
+/** `options` with every undefined default of {@link SOLVER_DEFAULTS} filled in. */
+function resolveSolverOptions(options: SolverOptions): ResolvedSolverOptions {
+  const out: Record<string, unknown> = { ...SOLVER_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as unknown as ResolvedSolverOptions;
+}
+
 /** What `train` returns (the course Solver's attributes after `train()`). */
 export interface TrainResult {
   /** Loss of every step. */
@@ -193,7 +243,7 @@ export class Solver {
   readonly state: SolverState;
   readonly #updateRule: UpdateRule;
   readonly #updateRuleName: string;
-  readonly #options: SolverOptions;
+  readonly #options: ResolvedSolverOptions;
   readonly #optimConfig: OptimConfig;
   #resumed = false;
 
@@ -210,8 +260,8 @@ export class Solver {
     if (xVal.shape[0] === 0) throw new RangeError("Solver: the validation set is empty");
     this.model = model;
     this.data = data;
-    this.#options = options;
-    const rule = options.updateRule ?? "sgd";
+    options = this.#options = resolveSolverOptions(options);
+    const rule = this.#options.updateRule;
     if (typeof rule === "string") {
       if (!Object.hasOwn(updateRules, rule)) {
         throw new Error(`Solver: unknown update rule "${rule}"; known: ${Object.keys(updateRules).join(", ")}`);
@@ -222,7 +272,7 @@ export class Solver {
       this.#updateRule = rule;
       this.#updateRuleName = rule.name || "custom";
     }
-    const lrDecay = options.lrDecay ?? 1;
+    const lrDecay = this.#options.lrDecay;
     if (!(lrDecay >= 0) || !Number.isFinite(lrDecay)) {
       throw new RangeError(`Solver: lrDecay ${lrDecay} is not a finite number ≥ 0`);
     }
@@ -230,13 +280,13 @@ export class Solver {
       const v = options[k];
       if (v !== undefined && v !== null) checkCount(k, v, 1);
     }
-    checkCount("checkBatchSize", options.checkBatchSize ?? 100, 1);
-    checkCount("printEvery", options.printEvery ?? 10, 1);
+    checkCount("checkBatchSize", this.#options.checkBatchSize, 1);
+    checkCount("printEvery", this.#options.printEvery, 1);
     for (const [k, v] of Object.entries(options.highWaterMarks ?? {})) checkCount(`highWaterMarks.${k}`, v, 0);
     this.schedule = courseSchedule({
       numTrain: xTrain.shape[0],
-      batchSize: options.batchSize ?? 100,
-      numEpochs: options.numEpochs ?? 10,
+      batchSize: this.#options.batchSize,
+      numEpochs: this.#options.numEpochs,
     });
     this.random = options.random ?? (options.seed === undefined ? globalRandomState : new RandomState(options.seed));
     this.modelRandom = options.modelRandom;
@@ -282,10 +332,10 @@ export class Solver {
       batchSize: this.schedule.batchSize,
       numEpochs: this.schedule.numEpochs,
       updateRule: this.#updateRuleName,
-      sampling: o.sampling ?? "replacement",
-      lrDecay: o.lrDecay ?? 1,
-      numTrainSamples: o.numTrainSamples === undefined ? 1000 : o.numTrainSamples,
-      numValSamples: o.numValSamples ?? null,
+      sampling: o.sampling,
+      lrDecay: o.lrDecay,
+      numTrainSamples: o.numTrainSamples,
+      numValSamples: o.numValSamples,
       ...(o.run ? { run: o.run } : {}),
     };
   }
@@ -361,7 +411,7 @@ export class Solver {
       numVal: this.data.xVal.shape[0],
       iterationsPerEpoch: s.iterationsPerEpoch,
       numIterations: s.numIterations,
-      sampling: o.sampling ?? "replacement",
+      sampling: o.sampling,
       numTrainSamples: info.numTrainSamples,
       numValSamples: info.numValSamples,
       params: Object.fromEntries(Object.entries(this.model.params).map(([k, v]) => [k, [...v.shape]])),
@@ -380,8 +430,7 @@ export class Solver {
     const o = this.#options, s = this.schedule, st = this.state, model = this.model;
     const { xTrain, yTrain, xVal, yVal } = this.data;
     const hwm = { tickets: 1, batches: 1, gradients: 0, steps: 0, events: 1, ...o.highWaterMarks };
-    const numTrainSamples = o.numTrainSamples === undefined ? 1000 : o.numTrainSamples;
-    const numValSamples = o.numValSamples ?? null;
+    const { numTrainSamples, numValSamples } = o;
     const start = st.iteration;
     const gate = new StepGate(start);
     const lockstep = this.lockstep;
@@ -397,7 +446,7 @@ export class Solver {
         },
       }),
     ];
-    if (o.verbose ?? true) sinks.push(progressSink({ printEvery: o.printEvery, ...o.progress }));
+    if (o.verbose) sinks.push(progressSink({ printEvery: o.printEvery, ...o.progress }));
     if (o.runLog !== undefined) {
       await prepareRunLog(o.runLog, this.#resumed ? start : undefined);
       sinks.push(runLogSink(o.runLog));
@@ -420,7 +469,7 @@ export class Solver {
         xTrain,
         yTrain,
         schedule: s,
-        sampler: new BatchSampler(s, o.sampling ?? "replacement"),
+        sampler: new BatchSampler(s, o.sampling),
         random: this.random,
         ...(lockstep ? { gate } : { checks: { numTrainSamples, numValSamples, numVal: xVal.shape[0] } }),
         highWaterMark: hwm.batches,
@@ -431,7 +480,7 @@ export class Solver {
         updateRule: this.#updateRule,
         optimConfigs: st.optimConfigs,
         schedule: s,
-        lrDecay: o.lrDecay ?? 1,
+        lrDecay: o.lrDecay,
         highWaterMark: hwm.steps,
       }))
       .pipeThrough(evaluationStage({

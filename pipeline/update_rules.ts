@@ -86,8 +86,30 @@ export type OptimConfig = { [key: string]: number | Tensor | undefined };
 /** A rule called through `updateRules` by name; each rule checks its own keys at run time. */
 export type UpdateRule = (w: Tensor, dw: Tensor, config?: OptimConfig) => UpdateResult<OptimConfig>;
 
+/**
+ * The rules' names in code, in the order help texts list them: the one table
+ * from which the command-line spellings ({@link UPDATE_RULE_FLAGS}) derive.
+ */
+export const UPDATE_RULE_NAMES = Object.freeze(["sgd", "sgdMomentum", "rmsprop", "adam"] as const);
+
 /** The names of the rules in `updateRules`. */
-export type UpdateRuleName = "sgd" | "sgdMomentum" | "rmsprop" | "adam";
+export type UpdateRuleName = typeof UPDATE_RULE_NAMES[number];
+
+/**
+ * The rules by their command-line spelling, the code name in kebab case
+ * (`sgdMomentum` is `sgd-momentum`), in {@link UPDATE_RULE_NAMES}' order.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { UPDATE_RULE_FLAGS } from "./update_rules.ts";
+ * assertEquals(UPDATE_RULE_FLAGS["sgd-momentum"], "sgdMomentum");
+ * assertEquals(Object.keys(UPDATE_RULE_FLAGS), ["sgd", "sgd-momentum", "rmsprop", "adam"]);
+ * ```
+ */
+export const UPDATE_RULE_FLAGS: Readonly<Record<string, UpdateRuleName>> = Object.freeze(
+  Object.fromEntries(UPDATE_RULE_NAMES.map((name) => [name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), name])),
+);
 
 /** The scalar and tensor keys each rule accepts; anything else in a config is an error. */
 export const CONFIG_KEYS: Readonly<Record<UpdateRuleName, { scalars: readonly string[]; tensors: readonly string[] }>> =

@@ -325,7 +325,7 @@ export interface RunFacts {
   dropout?: number;
   /** Standard deviation of the initial weights. */
   weightScale?: number;
-  /** Optimizer: `"sgd"`, `"sgd_momentum"`, `"rmsprop"`, `"adam"` or a custom rule's name. */
+  /** Optimizer: `"sgd"`, `"sgdMomentum"`, `"rmsprop"`, `"adam"` or a custom rule's name. */
   updateRule?: string;
   /** Learning rate the run started with (`optimConfig.learningRate`). */
   learningRate?: number;

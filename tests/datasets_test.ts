@@ -13,7 +13,7 @@ import {
 } from "@std/assert";
 import type { Tensor } from "../layers/tensor.ts";
 import { CIFAR10_CLASS_NAMES, loadCifar10, parseCifar10Meta, readCifar10Records } from "../datasets/cifar10.ts";
-import { DATASET_SPECS, loadDataset } from "../datasets/dataset.ts";
+import { DATASET_SPECS, loadDataset } from "../datasets/registry.ts";
 import { FASHION_MNIST_CLASS_NAMES, loadFashionMnist, loadMnist, readIdxHeader } from "../datasets/idx.ts";
 import { DatasetFormatError, forEachRecord, RecordChunker, takeHeader } from "../datasets/records.ts";
 import { loadSample } from "../datasets/sample.ts";

@@ -16,8 +16,9 @@ import {
 } from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { astype, type DType, formatShape, scale, type Tensor, zeros } from "../tensor.ts";
-import type { Labels, LossAndGrads, Model } from "./model.ts";
-import { addL2, checkPositiveInteger } from "./fully_connected_net.ts";
+import type { Labels } from "../labels.ts";
+import { addL2, checkPositiveInteger } from "./_model_helpers.ts";
+import type { LossAndGrads, Model } from "./model.ts";
 
 /** Options of `ThreeLayerConvNet`; every one has the course's default. */
 export interface ThreeLayerConvNetOptions {

@@ -72,25 +72,12 @@ export interface Experiment {
   trains: boolean;
   /**
    * The tasks to run. May read the dataset directory to check what is
-   * there (convnet); throws an `ExperimentUsageError` for a request that
+   * there (convnet); throws a `UsageError` (`../cli.ts`) for a request that
    * cannot be met.
    */
   plan(options: ExperimentOptions): Promise<Task[]>;
   /** Builds the report once every task has finished. */
   report(outcome: ExperimentOutcome): Promise<ExperimentReport>;
-}
-
-/** A request an experiment cannot meet as asked (exit code 2, one line). */
-export class ExperimentUsageError extends Error {
-  /**
-   * Builds the error.
-   *
-   * @param message the line to print after `experiment: `
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "ExperimentUsageError";
-  }
 }
 
 /** numpy's `logspace(start, stop, num)`: `10 ** linspace(start, stop, num)`. */
