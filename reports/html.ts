@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { VegaLiteSpec } from "./specs.ts";
-import { REPORT_FONT } from "./specs.ts";
+import { formatNumber } from "./format.ts";
+import { REPORT_FONT, type VegaLiteSpec } from "./theme.ts";
 import type { VendorScripts } from "./vendor.ts";
 
 /** A table cell: text, a number, a boolean (shown ✓ / ✗), empty, or text with a tone. */
@@ -142,15 +142,6 @@ export function jsonForScript(value: unknown): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError("jsonForScript: value is not JSON-serializable");
   return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-/** A number as a table shows it: integers with thousands separators, others to 4 significant digits. */
-export function formatNumber(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString("en-US");
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
-  return String(Number(v.toPrecision(4)));
 }
 
 function paragraphs(text: string | undefined, cls = ""): string {

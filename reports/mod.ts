@@ -22,7 +22,6 @@ export {
   type Column,
   EMBED_OPTIONS,
   escapeHtml,
-  formatNumber,
   type Highlight,
   jsonForScript,
   type LiveOptions,
@@ -33,6 +32,9 @@ export {
   type ReportSection,
   type ReportTable,
 } from "./html.ts";
+export { formatDuration, formatNumber, formatPercent, type FormatPercentOptions, percentCell } from "./format.ts";
+export { CHART_LABEL_MAX, chartLabel, chartRuns } from "./chart_label.ts";
+export { addToAverage, keepsLossStep, type MovingAverage, movingAverage } from "./loss_smoothing.ts";
 export {
   crc32,
   encodePng,
@@ -78,8 +80,6 @@ export {
 } from "./run_data.ts";
 export {
   filterGridSection,
-  formatDuration,
-  formatPercent,
   gradientCheckSection,
   imagesSection,
   type ImagesSectionOptions,

@@ -8,7 +8,7 @@
 import type { Spec } from "vega";
 import { writeFileAtomic } from "../pipeline/store/atomic_write.ts";
 import { renderReportHtml, type Report } from "./html.ts";
-import type { VegaLiteSpec } from "./specs.ts";
+import type { VegaLiteSpec } from "./theme.ts";
 import { vega, vegaLite, vendorScripts } from "./vendor.ts";
 
 /** A Vega spec, as vega-lite's `compile` returns it (vega's `Spec`). */
