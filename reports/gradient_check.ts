@@ -5,21 +5,10 @@
  * @module
  */
 
+import type { GradientCheckRow } from "../layers/gradient_checks.ts";
 import { chartConfig, chartTitle, type CurveOptions, VEGA_LITE_SCHEMA, type VegaLiteSpec } from "./theme.ts";
 
-/** One gradient compared with its numeric estimate. */
-export interface GradientCheckRow {
-  /** Layer or model under test (`"affine"`, `"batchnorm"`, …). */
-  layer: string;
-  /** Which gradient (`"dx"`, `"dW1"`, …). */
-  gradient: string;
-  /** `relError(analytic, numeric)`: max |a − n| / max(1e-8, |a| + |n|). */
-  relError: number;
-  /** The test's bound for this gradient. */
-  threshold: number;
-  /** Whether relError ≤ threshold. */
-  pass: boolean;
-}
+export type { GradientCheckRow };
 
 /** Smallest error a log axis shows: exact zeros are drawn here (the tooltip keeps the true value). */
 export const LOG_AXIS_FLOOR = 1e-16;

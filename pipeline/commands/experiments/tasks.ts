@@ -22,7 +22,7 @@ import type { TrainEvent } from "../../messages.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import { Solver, TrainingStoppedError } from "../../solver.ts";
 import type { UpdateRuleName } from "../../update_rules.ts";
-import { type GradientCheckResult, runGradientCheck } from "./gradient_checks.ts";
+import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
 
 /** Which data a training run loads (see `loadDataset`). */
 export interface DataSpec {
