@@ -61,9 +61,11 @@ export const DATASET_SPECS: readonly string[] = Object.freeze([
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadDataset } from "./dataset.ts";
+ *
  * const data = await loadDataset("sample", { numTraining: 500 });
- * data.name; // "cifar10-sample"
+ * assertEquals([data.name, data.xTrain.shape[0]], ["cifar10-sample", 500]);
  * ```
  */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<Dataset> {

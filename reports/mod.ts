@@ -7,11 +7,22 @@
  *
  * @example
  * ```ts
- * import { readRunLog } from "../pipeline/store/run_log.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * import { parseRunLog } from "../pipeline/store/run_log.ts";
  * import { trainingReport, writeReport } from "./mod.ts";
  *
- * const runs = [{ label: "baseline", records: await readRunLog("out/baseline/run.ndjson") }];
- * await writeReport("out/baseline/report.html", trainingReport({ title: "Baseline", runs }));
+ * // A run's log, as `train` writes it to OUT/RUN/run.ndjson (read it with `readRunLog`).
+ * const log = [
+ *   { kind: "start", version: 1, numIterations: 2, numTrain: 100, numVal: 10, batchSize: 50 },
+ *   { kind: "iteration", iteration: 1, epoch: 0, loss: 2.3 },
+ *   { kind: "iteration", iteration: 2, epoch: 0, loss: 2.1 },
+ *   { kind: "epoch", iteration: 2, epoch: 1, trainAcc: 0.2, valAcc: 0.1 },
+ * ].map((r) => JSON.stringify(r)).join("\n");
+ * const runs = [{ label: "baseline", records: parseRunLog(log) }];
+ * const dir = await Deno.makeTempDir();
+ * await writeReport(`${dir}/report.html`, trainingReport({ title: "Baseline", runs }));
+ * assertStringIncludes(await Deno.readTextFile(`${dir}/report.html`), "<title>Baseline</title>");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
