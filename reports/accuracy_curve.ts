@@ -8,7 +8,7 @@
 import { accuracyChartRows, accuracyTooltip, accuracyY, epochX } from "./_accuracy.ts";
 import { chartRuns } from "./chart_label.ts";
 import type { LabelledRun } from "./run_data.ts";
-import { chartConfig, chartTitle, type CurveOptions, runColor, VEGA_LITE_SCHEMA, type VegaLiteSpec } from "./theme.ts";
+import { chartFrame, type CurveOptions, runColor, type VegaLiteSpec } from "./theme.ts";
 
 /**
  * Training (solid) and validation (dashed) accuracy per epoch for several
@@ -20,16 +20,14 @@ export function accuracyCurveSpec(runs: readonly LabelledRun[], options: CurveOp
   const labels = shown.map((r) => r.label);
   const runTitle = options.runTitle ?? "Run";
   return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: chartTitle(
+    ...chartFrame(
+      "accuracy",
+      accuracyChartRows(shown),
       options.title ?? "Accuracy",
       options.subtitle ?? "Solid: training (subsample) · dashed: validation",
     ),
     width: options.width ?? 700,
     height: options.height ?? 320,
-    config: chartConfig,
-    datasets: { accuracy: accuracyChartRows(shown) },
-    data: { name: "accuracy" },
     encoding: {
       x: epochX,
       y: accuracyY,

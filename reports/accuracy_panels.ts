@@ -9,7 +9,7 @@
 import { accuracyChartRows, accuracyTooltip, accuracyY, epochX } from "./_accuracy.ts";
 import { chartRuns } from "./chart_label.ts";
 import type { LabelledRun } from "./run_data.ts";
-import { chartConfig, chartTitle, type CurveOptions, runColor, VEGA_LITE_SCHEMA, type VegaLiteSpec } from "./theme.ts";
+import { chartFrame, type CurveOptions, runColor, type VegaLiteSpec } from "./theme.ts";
 
 /** Options of {@link accuracyPanelsSpec}. */
 export interface AccuracyPanelsOptions extends CurveOptions {
@@ -42,11 +42,7 @@ export function accuracyPanelsSpec(runs: readonly LabelledRun[], options: Accura
     layer: [{ mark: { type: "line" as const } }, { mark: { type: "point" as const, size: 30 } }],
   });
   return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: chartTitle(options.title ?? "Accuracy per epoch", options.subtitle),
-    config: chartConfig,
-    datasets: { accuracy: accuracyChartRows(shown) },
-    data: { name: "accuracy" },
+    ...chartFrame("accuracy", accuracyChartRows(shown), options.title ?? "Accuracy per epoch", options.subtitle),
     hconcat: [panel("training", trainTitle), panel("validation", valTitle)],
     resolve: { scale: { y: "shared", color: "shared" } },
   };

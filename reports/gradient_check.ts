@@ -6,7 +6,7 @@
  */
 
 import type { GradientCheckRow } from "../layers/gradient_checks.ts";
-import { chartConfig, chartTitle, type CurveOptions, VEGA_LITE_SCHEMA, type VegaLiteSpec } from "./theme.ts";
+import { chartFrame, type CurveOptions, type VegaLiteSpec } from "./theme.ts";
 
 export type { GradientCheckRow };
 
@@ -37,16 +37,14 @@ export function gradientCheckSpec(rows: readonly GradientCheckRow[], options: Cu
   ];
   const y = { field: "name", type: "nominal" as const, title: null, sort: null };
   return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: chartTitle(
+    ...chartFrame(
+      "gradientCheck",
+      data,
       options.title ?? "Gradient check",
       options.subtitle ?? "Relative error (dot) against its threshold (tick), log scale",
     ),
     width: options.width ?? 560,
     height: { step: 22 },
-    config: chartConfig,
-    datasets: { gradientCheck: data },
-    data: { name: "gradientCheck" },
     encoding: { y, tooltip },
     layer: [
       {

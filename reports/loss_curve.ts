@@ -8,7 +8,7 @@
 
 import { chartRuns } from "./chart_label.ts";
 import { type LabelledRun, lossRows, type LossRowsOptions } from "./run_data.ts";
-import { chartConfig, chartTitle, type CurveOptions, runColor, VEGA_LITE_SCHEMA, type VegaLiteSpec } from "./theme.ts";
+import { chartFrame, type CurveOptions, runColor, type VegaLiteSpec } from "./theme.ts";
 
 /** Options of {@link lossCurveSpec}. */
 export interface LossCurveOptions extends CurveOptions, LossRowsOptions {
@@ -37,16 +37,14 @@ export function lossCurveSpec(runs: readonly LabelledRun[], options: LossCurveOp
   ];
   const picked = { param: "pickRun", value: 1 };
   return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: chartTitle(
+    ...chartFrame(
+      "loss",
+      rows,
       options.title ?? "Training loss",
       options.subtitle ?? "Points: minibatch loss · line: moving average",
     ),
     width: options.width ?? 700,
     height: options.height ?? 320,
-    config: chartConfig,
-    datasets: { loss: rows },
-    data: { name: "loss" },
     encoding: {
       x: { field: "iteration", type: "quantitative", title: "Iteration (optimizer steps)", axis: { format: "~s" } },
       color: runColor(labels, options.runTitle ?? "Run"),

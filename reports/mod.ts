@@ -100,42 +100,6 @@ export {
   trainingReport,
   type TrainingReportInput,
 } from "./run_report.ts";
-export {
-  accuracyCurveSpec,
-  type AccuracyPanelsOptions,
-  accuracyPanelsSpec,
-  chartConfig,
-  type ChartSize,
-  type CurveOptions,
-  decadeTicks,
-  dropoutSpec,
-  type FactKey,
-  type GradientCheckRow,
-  gradientCheckSpec,
-  labelRuns,
-  LOG_AXIS_FLOOR,
-  type LossCurveOptions,
-  lossCurveSpec,
-  REPORT_FONT,
-  RUN_COLORS,
-  type RunFacts,
-  runFacts,
-  type VegaLiteConfig,
-  type VegaLiteSpec,
-  type WeightScaleRow,
-  weightScaleRows,
-  type WeightScaleRowsOptions,
-  type WeightScaleRun,
-  weightScaleSpec,
-  type WeightScaleSpecOptions,
-} from "./specs.ts";
+export * from "./specs.ts";
 export { VEGA_VERSIONS, type VendorScripts, vendorScripts } from "./vendor.ts";
-export type {
-  EndRecord,
-  EpochRecord,
-  IterationRecord,
-  RunDescription,
-  StartRecord,
-  StoppedRecord,
-  TrainRecord,
-} from "../pipeline/store/records.ts";
+export type * from "../pipeline/store/records.ts";

@@ -96,6 +96,21 @@ export interface CurveOptions extends ChartSize {
   runTitle?: string;
 }
 
+/**
+ * What every chart spec starts with: the schema, its title, the shared look,
+ * and its rows as the named dataset `dataset` (the name a live page appends
+ * rows to).
+ */
+export function chartFrame(dataset: string, rows: readonly object[], title: string, subtitle?: string) {
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title: chartTitle(title, subtitle),
+    config: chartConfig,
+    datasets: { [dataset]: rows as object[] },
+    data: { name: dataset },
+  };
+}
+
 /** A chart title, with a subtitle when one is given. */
 export function chartTitle(text: string, subtitle?: string): { text: string; subtitle?: string } {
   return subtitle === undefined ? { text } : { text, subtitle };

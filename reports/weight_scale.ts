@@ -7,14 +7,7 @@
  */
 
 import { type LabelledRun, meanFinalLoss, summarizeRun } from "./run_data.ts";
-import {
-  chartConfig,
-  chartTitle,
-  type CurveOptions,
-  RUN_COLORS,
-  VEGA_LITE_SCHEMA,
-  type VegaLiteSpec,
-} from "./theme.ts";
+import { chartFrame, type CurveOptions, RUN_COLORS, type VegaLiteSpec } from "./theme.ts";
 
 /** One run of the weight-initialization experiment. */
 export interface WeightScaleRun {
@@ -132,11 +125,12 @@ export function weightScaleSpec(runs: readonly WeightScaleRun[], options: Weight
     layer: [{ mark: { type: "line" as const } }, { mark: { type: "point" as const, size: 40 } }],
   });
   return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: chartTitle(options.title ?? "Sensitivity to weight initialization", options.subtitle),
-    config: chartConfig,
-    datasets: { weightScale: rows.map((r) => ({ run: r.group, ...r })) },
-    data: { name: "weightScale" },
+    ...chartFrame(
+      "weightScale",
+      rows.map((r) => ({ run: r.group, ...r })),
+      options.title ?? "Sensitivity to weight initialization",
+      options.subtitle,
+    ),
     hconcat: [
       panel("bestValAcc", "Best validation accuracy", ".2%"),
       panel("bestTrainAcc", "Best training accuracy", ".2%"),
