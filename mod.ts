@@ -14,13 +14,19 @@
  *
  * @example
  * ```ts
- * import { affineBackward, affineForward, array, relError, softmaxLoss } from "./mod.ts";
+ * import { assertLess } from "@std/assert";
+ * import { affineBackward, affineForward, array, evalNumericalGradient, relError, softmaxLoss } from "./mod.ts";
  *
  * const x = array([[1, 2], [3, 4]]);
  * const w = array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]);
- * const { out, cache } = affineForward(x, w, array([0, 0, 0]));
- * const { loss, dx: dscores } = softmaxLoss(out, new Int32Array([0, 2]));
+ * const b = array([0, 0, 0]);
+ * const y = new Int32Array([0, 2]);
+ * const { out, cache } = affineForward(x, w, b);
+ * const { dx: dscores } = softmaxLoss(out, y);
  * const { dw } = affineBackward(dscores, cache);
+ * // The analytic gradient agrees with centered differences of the loss.
+ * const numeric = evalNumericalGradient(() => softmaxLoss(affineForward(x, w, b).out, y).loss, w);
+ * assertLess(relError(dw, numeric), 1e-7);
  * ```
  *
  * @module

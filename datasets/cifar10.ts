@@ -168,9 +168,11 @@ export interface Cifar10Options extends LoadOptions {
  *
  * @example
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { loadCifar10 } from "./cifar10.ts";
+ *
  * const data = await loadCifar10("../shared/datasets/cifar-10-batches-bin", { numTraining: 1000 });
- * data.xTrain.shape; // [1000, 3, 32, 32]
+ * assertEquals(data.xTrain.shape, [1000, 3, 32, 32]);
  * ```
  */
 export async function loadCifar10(dir: string, options: Cifar10Options = {}): Promise<Dataset> {

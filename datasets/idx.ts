@@ -359,9 +359,11 @@ export async function loadMnist(dir: string, options: IdxDatasetOptions = {}): P
  *
  * @example
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { loadFashionMnist } from "./idx.ts";
+ *
  * const data = await loadFashionMnist(undefined, { numTraining: 5000, numTest: 1000 });
- * data.xTrain.shape; // [5000, 1, 28, 28]
+ * assertEquals(data.xTrain.shape, [5000, 1, 28, 28]);
  * ```
  */
 export async function loadFashionMnist(

@@ -43,11 +43,12 @@ export interface RecordChunkerOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { RecordChunker } from "./records.ts";
+ *
  * const bytes = ReadableStream.from([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5, 6, 7, 8])]);
- * for await (const chunk of bytes.pipeThrough(new RecordChunker(4))) {
- *   console.log(chunk.length); // 4, then 4: records [1, 2, 3, 4] and [5, 6, 7, 8]
- * }
+ * const records = await Array.fromAsync(bytes.pipeThrough(new RecordChunker(4)));
+ * assertEquals(records.map((r) => [...r]), [[1, 2, 3, 4], [5, 6, 7, 8]]);
  * ```
  */
 export class RecordChunker extends TransformStream<Uint8Array, Uint8Array> {

@@ -45,9 +45,11 @@ export function checkScoresAndLabels(where: string, x: Tensor, y: Labels): void 
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { softmaxLoss } from "./softmax_loss.ts";
- * softmaxLoss(array([[0, 0]]), new Int32Array([1])).loss; // log 2 ≈ 0.693
+ *
+ * assertAlmostEquals(softmaxLoss(array([[0, 0]]), new Int32Array([1])).loss, Math.log(2));
  * ```
  */
 export function softmaxLoss(x: Tensor, y: Labels): LossResult {

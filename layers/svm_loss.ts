@@ -20,9 +20,11 @@ import type { Tensor } from "./tensor.ts";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { svmLoss } from "./svm_loss.ts";
- * svmLoss(array([[0, 0, 0]]), new Int32Array([0])).loss; // 2
+ *
+ * assertEquals(svmLoss(array([[0, 0, 0]]), new Int32Array([0])).loss, 2);
  * ```
  */
 export function svmLoss(x: Tensor, y: Labels): LossResult {

@@ -112,11 +112,15 @@ export function safeRelativePath(pathname: string, index = "report.html"): strin
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { serveRun } from "./live_server.ts";
+ *
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/report.html`, "<p>live</p>");
  * const server = await serveRun(dir, ReadableStream.from([]), { lingerMs: 0 });
+ * assertEquals(await (await fetch(server.url)).text(), "<p>live</p>");
  * await server.finished;
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function serveRun(

@@ -22,7 +22,8 @@ import { gemmBackend } from "../../layers/kernels/gemm.ts";
 import { type RunServer, serveRun } from "../../reports/live_server.ts";
 import { writeReport } from "../../reports/render.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
-import { formatDuration, trainingReport } from "../../reports/run_report.ts";
+import { formatDuration } from "../../reports/format.ts";
+import { trainingReport } from "../../reports/run_report.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { fileNameOf } from "./experiments/common.ts";
 import {

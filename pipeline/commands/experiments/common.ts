@@ -13,7 +13,7 @@
 import type { Report, ReportTable } from "../../../reports/html.ts";
 import type { LabelledRun } from "../../../reports/run_data.ts";
 import { meanFinalLoss, runSeries, summarizeRun } from "../../../reports/run_data.ts";
-import { formatPercent } from "../../../reports/run_report.ts";
+import { percentCell } from "../../../reports/format.ts";
 import { RUN_COLORS } from "../../../reports/specs.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
@@ -126,12 +126,6 @@ export function runNumbers(run: LabelledRun): {
     finalValAcc: s.finalValAcc ?? null,
     finalLoss: s.finalLoss ?? null,
   };
-}
-
-/** A fraction as a table cell (`52.30 %`), or empty. */
-export function percentCell(v: number | null | undefined): { text: string; numeric: true } | null {
-  const text = v === null || v === undefined ? undefined : formatPercent(v);
-  return text === undefined ? null : { text, numeric: true };
 }
 
 /**

@@ -10,7 +10,8 @@
 
 import { CIFAR10_BATCH_RECORDS } from "../../../datasets/cifar10.ts";
 import { exists, joinPath } from "../../../datasets/records.ts";
-import { filterGridSection, formatPercent, trainingReport } from "../../../reports/run_report.ts";
+import { formatPercent } from "../../../reports/format.ts";
+import { filterGridSection, trainingReport } from "../../../reports/run_report.ts";
 import {
   configOf,
   dataOf,

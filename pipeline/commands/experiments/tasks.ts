@@ -16,7 +16,7 @@ import type { CnnModelSpec, FcModelSpec, ModelSpec } from "../../../layers/model
 import { type DataSpec, runTraining, type SolverSpec, type TrainingSpec } from "../../run_training.ts";
 import type { TrainEvent } from "../../messages.ts";
 import type { TrainRecord } from "../../store/records.ts";
-import { type GradientCheckResult, runGradientCheck } from "./gradient_checks.ts";
+import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
 
 export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, SolverSpec };
 
