@@ -25,7 +25,7 @@ import { RandomState } from "../../layers/random.ts";
 import type { DType } from "../../layers/tensor.ts";
 import { writeReport } from "../../reports/render.ts";
 import { trainingReport } from "../../reports/run_report.ts";
-import { CheckpointError, loadCheckpoint } from "../store/checkpoint.ts";
+import { CheckpointError, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
 import type { EndRecord, TrainRecord } from "../store/records.ts";
 import { collectRecords, readRunLog } from "../store/run_log.ts";
 import { Solver, TrainingStoppedError } from "../solver.ts";
@@ -104,6 +104,8 @@ export interface RunSettings {
   gemm: GemmBackendName | "auto";
   /** No progress output. */
   quiet: boolean;
+  /** Resume even when the checkpoint was written with another gemm backend or thread count. */
+  allowBackendChange: boolean;
 }
 
 /** The defaults: the course's batch-normalization experiment. */
@@ -134,6 +136,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze
   printEvery: 10,
   gemm: "auto",
   quiet: false,
+  allowBackendChange: false,
 }) as Readonly<TrainConfig & RunSettings>;
 
 /** The usage text printed by `--help`. */
@@ -175,6 +178,8 @@ Run
   --out DIR                      output root (default ${d.out})
   --run-name NAME                run directory name (default: derived from the flags above)
   --resume                       continue the run from its checkpoint
+  --allow-backend-change         with --resume: continue although the checkpoint was written with another gemm
+                                 backend or thread count (the result will not be bit-identical)
   --print-every N                loss line every N iterations (default ${d.printEvery})
   --gemm blas|wasm|ts|auto       matrix-product backend (default ${d.gemm}, or env GRADSTREAM_GEMM)
   --quiet                        no progress output
@@ -208,6 +213,7 @@ const FLAGS = {
   "gemm": { type: "string" },
   "shuffle": { type: "boolean" },
   "resume": { type: "boolean" },
+  "allow-backend-change": { type: "boolean" },
   "quiet": { type: "boolean" },
   "help": { type: "boolean" },
 } as const;
@@ -276,7 +282,7 @@ export function parseTrainArgs(args: string[]): { config: TrainConfig; settings:
   if (values.help) return null;
   const d = TRAIN_DEFAULTS;
   const s = (k: keyof typeof FLAGS) => values[k] as string | undefined;
-  const { out: _o, runName: _r, resume: _re, printEvery: _p, gemm: _g, quiet: _q, ...configDefaults } = d;
+  const { out: _o, runName: _r, resume: _re, printEvery: _p, gemm: _g, quiet: _q, allowBackendChange: _a, ...configDefaults } = d;
   const config: TrainConfig = {
     ...configDefaults,
     hiddenDims: [...d.hiddenDims],
@@ -343,6 +349,7 @@ export function parseTrainArgs(args: string[]): { config: TrainConfig; settings:
     printEvery: s("print-every") === undefined ? d.printEvery : positiveInt("print-every", s("print-every")!),
     gemm: s("gemm") === undefined ? d.gemm : choice("gemm", s("gemm")!, ["blas", "wasm", "ts", "auto"] as const),
     quiet: values.quiet === true,
+    allowBackendChange: values["allow-backend-change"] === true,
   };
   if (settings.out === "") throw new UsageError(`--out expects a directory, got ""`);
   if (settings.runName !== null && !/^[\w.-]+$/.test(settings.runName)) {
@@ -514,6 +521,13 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     });
     if (settings.resume) {
       const checkpoint = await loadCheckpoint(paths.checkpoint);
+      for (const notice of checkpoint.notices) out(`train: ${notice}`);
+      const change = computeChange(checkpoint, currentCompute(), paths.checkpoint);
+      if (change !== null && !settings.allowBackendChange) {
+        err(`train: ${change} (pass --allow-backend-change to continue anyway)`);
+        return 2;
+      }
+      if (change !== null) out(`train: ${change}; continuing as --allow-backend-change asks`);
       solver.restore(checkpoint, paths.checkpoint);
       out(
         `train: resuming ${paths.dir} at iteration ${checkpoint.snapshot.iteration} (epoch ${checkpoint.snapshot.epoch})`,
