@@ -83,20 +83,30 @@ Deno.test("safetensors dtypes __proto__, toString and constructor are Safetensor
 });
 
 Deno.test("a tensor or optimizer config named __proto__ stays an own entry through a checkpoint", async () => {
-  const { tensors, metadata } = decodeSafetensors(good);
-  const renamed: Record<string, (typeof tensors)[string]> = {};
-  for (const [k, v] of Object.entries(tensors)) {
-    Object.defineProperty(renamed, k.replace("params/W1", "params/__proto__"), {
-      value: v,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+  const { snapshot, info } = await decodeCheckpoint(good);
+  const own = <T>(record: Record<string, T>) => {
+    const out: Record<string, T> = {};
+    for (const [k, v] of Object.entries(record)) {
+      Object.defineProperty(out, k === "W1" ? "__proto__" : k, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  };
+  const renamed = {
+    ...snapshot,
+    params: own(snapshot.params),
+    bestParams: own(snapshot.bestParams),
+    optimConfigs: own(snapshot.optimConfigs),
+  };
+  const checkpoint = await decodeCheckpoint(await encodeCheckpoint(renamed, info), "proto.safetensors");
+  for (const record of [checkpoint.snapshot.params, checkpoint.snapshot.bestParams, checkpoint.snapshot.optimConfigs]) {
+    assert(Object.hasOwn(record, "__proto__"));
+    assertEquals(Object.getPrototypeOf(record), Object.prototype);
   }
-  const bytes = encodeSafetensors(renamed, metadata);
-  const checkpoint = await decodeCheckpoint(bytes, "proto.safetensors");
-  assert(Object.hasOwn(checkpoint.snapshot.params, "__proto__"));
-  assertEquals(Object.getPrototypeOf(checkpoint.snapshot.params), Object.prototype);
 });
 
 Deno.test("a current checkpoint loads with no notice and records the gemm backend (issue 12.4, 12.5)", async () => {
@@ -113,7 +123,28 @@ Deno.test("a bit flip in a checkpoint's tensor data is refused by its SHA-256, n
   await assertRejects(
     () => decodeCheckpoint(flipped, "flip.safetensors"),
     CheckpointError,
-    `flip.safetensors: checkpoint entry "dataSha256": the tensor data hashes to `,
+    `flip.safetensors: checkpoint entry "dataSha256": the tensors hash to `,
+  );
+});
+
+Deno.test("a renamed tensor or a renamed dataSha256 entry is refused, not loaded unverified (found by the fuzz test)", async () => {
+  const text = new TextDecoder("latin1");
+  const swap = (from: string, to: string) => {
+    const i = text.decode(good).indexOf(from);
+    assert(i > 0, from);
+    const out = good.slice();
+    out.set(new TextEncoder().encode(to), i);
+    return out;
+  };
+  await assertRejects(
+    () => decodeCheckpoint(swap('"params/W1"', '"params/W3"'), "r.safetensors"),
+    CheckpointError,
+    `r.safetensors: checkpoint entry "dataSha256": the tensors hash to `,
+  );
+  await assertRejects(
+    () => decodeCheckpoint(swap('"dataSha256"', '"datiSha256"'), "r.safetensors"),
+    CheckpointError,
+    `r.safetensors: checkpoint metadata has an unknown entry "datiSha256"`,
   );
 });
 

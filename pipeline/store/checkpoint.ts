@@ -22,8 +22,9 @@
  * `random` / `modelRandom` (`{ pos, hasGauss, gauss }`), `run` (the
  * {@link CheckpointRunInfo}: schedule, update rule, sampling, …, used to
  * refuse resuming a different run), `compute` (`{ gemm, threads }`: the
- * backend the numbers came from) and `dataSha256` (the SHA-256 of the tensor
- * data, hex, verified on load). Every number round-trips exactly: tensors
+ * backend the numbers came from) and `dataSha256` (hex SHA-256 of the tensor
+ * index, i.e. names, dtypes and shapes in data order, then the tensor data;
+ * verified on load). Other metadata entries are refused. Every number round-trips exactly: tensors
  * keep their bits and JSON prints doubles in shortest round-trip form.
  *
  * @module
@@ -36,7 +37,13 @@ import { writeFileAtomic } from "./atomic_write.ts";
 import type { TrainEvent } from "../messages.ts";
 import { courseSchedule, isAccuracyCheck } from "../schedule.ts";
 import type { RunDescription } from "./records.ts";
-import { decodeSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsValue } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsFile,
+  type SafetensorsInput,
+  type SafetensorsValue,
+} from "./safetensors.ts";
 import type { RandomSnapshot, TrainingSnapshot } from "../training_state.ts";
 import {
   configFromCheckpoint,
@@ -167,9 +174,33 @@ function dataSection(bytes: Uint8Array): Uint8Array {
   return bytes.subarray(8 + Number(n));
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
-  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+/**
+ * The checksum of a checkpoint: SHA-256 of the tensor index (each tensor's
+ * name, dtype and shape, in data order, as JSON) followed by the data
+ * section, so that a renamed or re-typed tensor fails it as a changed byte does.
+ */
+async function tensorChecksum(bytes: Uint8Array, file: SafetensorsFile): Promise<string> {
+  const index = Object.entries(file.tensors).map(([name, t]) => [name, file.dtypes[name], [...t.shape]]);
+  const head = new TextEncoder().encode(JSON.stringify(index));
+  const data = dataSection(bytes);
+  const all = new Uint8Array(head.length + data.length);
+  all.set(head, 0);
+  all.set(data, head.length);
+  return hex(await crypto.subtle.digest("SHA-256", all));
 }
+
+/** The metadata keys of a checkpoint; any other is a corrupt or foreign entry (a renamed `dataSha256`, say). */
+const METADATA_KEYS = new Set([
+  "format",
+  "version",
+  "progress",
+  "optim",
+  "random",
+  "modelRandom",
+  "run",
+  "compute",
+  "dataSha256",
+]);
 
 /**
  * Serialises a snapshot and its run info to safetensors bytes, with the
@@ -219,7 +250,8 @@ export async function encodeCheckpoint(
     compute: JSON.stringify({ gemm: compute.gemm, threads: compute.threads }),
   };
   // The data section does not depend on the header, so its hash is taken once and the file laid out again with it.
-  const dataSha256 = await sha256(dataSection(encodeSafetensors(tensors, metadata)));
+  const draft = encodeSafetensors(tensors, metadata);
+  const dataSha256 = await tensorChecksum(draft, decodeSafetensors(draft));
   return encodeSafetensors(tensors, { ...metadata, dataSha256 });
 }
 
@@ -267,15 +299,20 @@ export async function decodeCheckpoint(bytes: Uint8Array, source = "<bytes>"): P
       } is not supported (this build reads version ${CHECKPOINT_VERSION})`,
     );
   }
+  for (const key of Object.keys(metadata)) {
+    if (!METADATA_KEYS.has(key)) {
+      throw new CheckpointError(`${source}: checkpoint metadata has an unknown entry ${JSON.stringify(key)}`);
+    }
+  }
   const notices: string[] = [];
   const expectedSha = meta("dataSha256");
   if (expectedSha === undefined) {
     notices.push(`${source}: written before checkpoints carried a checksum; its tensor data is not verified`);
   } else {
-    const actual = await sha256(dataSection(bytes));
+    const actual = await tensorChecksum(bytes, file);
     if (actual !== expectedSha) {
       throw new CheckpointError(
-        `${source}: checkpoint entry "dataSha256": the tensor data hashes to ${actual}, the file says ${
+        `${source}: checkpoint entry "dataSha256": the tensors hash to ${actual}, the file says ${
           JSON.stringify(expectedSha)
         }: the data is corrupt`,
       );
