@@ -104,8 +104,8 @@ export interface RunSettings {
   gemm: GemmBackendName | "auto";
   /** No progress output. */
   quiet: boolean;
-  /** Resume even when the checkpoint was written with another gemm backend or thread count. */
-  allowBackendChange: boolean;
+  /** Resume even when the checkpoint was written with another gemm backend or thread count. Default false. */
+  allowBackendChange?: boolean;
 }
 
 /** The defaults: the course's batch-normalization experiment. */
@@ -136,7 +136,6 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze
   printEvery: 10,
   gemm: "auto",
   quiet: false,
-  allowBackendChange: false,
 }) as Readonly<TrainConfig & RunSettings>;
 
 /** The usage text printed by `--help`. */
@@ -282,7 +281,7 @@ export function parseTrainArgs(args: string[]): { config: TrainConfig; settings:
   if (values.help) return null;
   const d = TRAIN_DEFAULTS;
   const s = (k: keyof typeof FLAGS) => values[k] as string | undefined;
-  const { out: _o, runName: _r, resume: _re, printEvery: _p, gemm: _g, quiet: _q, allowBackendChange: _a, ...configDefaults } = d;
+  const { out: _o, runName: _r, resume: _re, printEvery: _p, gemm: _g, quiet: _q, ...configDefaults } = d;
   const config: TrainConfig = {
     ...configDefaults,
     hiddenDims: [...d.hiddenDims],

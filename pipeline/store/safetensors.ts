@@ -516,5 +516,4 @@ export function readSafetensorsSync(path: string): SafetensorsFile {
 }
 
 // The regular-file check's message starts with the path, which SafetensorsError adds itself.
-const notRegular = (path: string) => (message: string) =>
-  new SafetensorsError(path, message.slice(path.length + 2), 0);
+const notRegular = (path: string) => (message: string) => new SafetensorsError(path, message.slice(path.length + 2), 0);
