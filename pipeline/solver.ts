@@ -438,7 +438,13 @@ export class Solver {
     const seen: {
       stopped: StoppedRecord | null;
       checkpoint: { path: string; iteration: number; epoch: number } | null;
-    } = { stopped: null, checkpoint: null };
+    } = {
+      stopped: null,
+      // A resumed run's checkpoint file still holds the state it resumed from until the next epoch end replaces it.
+      checkpoint: this.#resumed && o.checkpoint !== undefined
+        ? { path: o.checkpoint, iteration: start, epoch: st.epoch }
+        : null,
+    };
     const sinks: WritableStream<TrainEvent>[] = [
       new WritableStream<TrainEvent>({
         write({ record }) {

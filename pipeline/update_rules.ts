@@ -404,17 +404,27 @@ export function configFromCheckpoint(
 ): OptimConfig {
   const { scalars, tensors } = checkpoint;
   const config: OptimConfig = {};
+  // The names may come from a file: only own keys count, and "__proto__" is stored as a plain key.
+  const put = (key: string, value: number | Tensor) =>
+    Object.defineProperty(config, key, { value, enumerable: true, writable: true, configurable: true });
+  if (options.rule !== undefined && !Object.hasOwn(CONFIG_KEYS, options.rule)) {
+    throw new Error(
+      `configFromCheckpoint: unknown update rule ${JSON.stringify(options.rule)}; known: ${
+        Object.keys(CONFIG_KEYS).join(", ")
+      }`,
+    );
+  }
   const keys = options.rule === undefined ? undefined : CONFIG_KEYS[options.rule];
   for (const [key, value] of Object.entries(scalars)) {
     if (typeof value !== "number") throw new TypeError(`configFromCheckpoint: scalar "${key}" is a ${typeof value}`);
     if (keys && !keys.scalars.includes(key)) {
       throw new Error(`configFromCheckpoint: "${key}" is not a scalar of ${options.rule} (${keys.scalars.join(", ")})`);
     }
-    config[key] = value;
+    put(key, value);
   }
   for (const [key, value] of Object.entries(tensors)) {
     if (!(value instanceof Tensor)) throw new TypeError(`configFromCheckpoint: tensor "${key}" is not a Tensor`);
-    if (key in config) throw new Error(`configFromCheckpoint: "${key}" is both a scalar and a tensor`);
+    if (Object.hasOwn(config, key)) throw new Error(`configFromCheckpoint: "${key}" is both a scalar and a tensor`);
     if (keys && !keys.tensors.includes(key)) {
       throw new Error(
         `configFromCheckpoint: "${key}" is not a state tensor of ${options.rule} (${
@@ -422,7 +432,7 @@ export function configFromCheckpoint(
         })`,
       );
     }
-    config[key] = value;
+    put(key, value);
   }
   return config;
 }

@@ -22,7 +22,7 @@ import type { DType } from "../../layers/tensor.ts";
 import { writeReport } from "../../reports/render.ts";
 import { trainingReport } from "../../reports/run_report.ts";
 import { runTraining, type TrainingSpec } from "../run_training.ts";
-import { CheckpointError, loadCheckpoint } from "../store/checkpoint.ts";
+import { CheckpointError, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
 import type { EndRecord, TrainRecord } from "../store/records.ts";
 import { collectRecords, readRunLog } from "../store/run_log.ts";
 import { UPDATE_RULE_FLAGS } from "../update_rules.ts";
@@ -104,6 +104,8 @@ export interface RunSettings {
   gemm: GemmBackendName | "auto";
   /** No progress output. */
   quiet: boolean;
+  /** Resume even when the checkpoint was written with another gemm backend or thread count. Default false. */
+  allowBackendChange?: boolean;
 }
 
 /** The defaults: the course's batch-normalization experiment. */
@@ -175,6 +177,8 @@ Run
   --out DIR                      output root (default ${d.out})
   --run-name NAME                run directory name (default: derived from the flags above)
   --resume                       continue the run from its checkpoint
+  --allow-backend-change         with --resume: continue although the checkpoint was written with another gemm
+                                 backend or thread count (the result will not be bit-identical)
   --print-every N                loss line every N iterations (default ${d.printEvery})
   --gemm blas|wasm|ts|auto       matrix-product backend (default ${d.gemm}, or env GRADSTREAM_GEMM)
   --quiet                        no progress output
@@ -188,7 +192,7 @@ const FLAGS = flagTable(
     ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
     ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm"],
   ] as const,
-  ["shuffle", "resume", "quiet", "help"] as const,
+  ["shuffle", "resume", "allow-backend-change", "quiet", "help"] as const,
 );
 
 /**
@@ -255,6 +259,7 @@ export function parseTrainArgs(
     printEvery: s("print-every") === undefined ? d.printEvery : positiveInteger("print-every", s("print-every")!),
     gemm: s("gemm") === undefined ? d.gemm : gemmChoice("gemm", s("gemm")!),
     quiet: values.quiet === true,
+    allowBackendChange: values["allow-backend-change"] === true,
   };
   checkFits(config, options.memoryBytes === undefined ? machineMemoryBytes() : options.memoryBytes);
   return { config, settings };
@@ -459,6 +464,12 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
         report = () => writeRunReport(paths, runName, c);
         if (settings.resume) {
           const checkpoint = await loadCheckpoint(paths.checkpoint);
+          for (const notice of checkpoint.notices) out(`train: ${notice}`);
+          const change = computeChange(checkpoint, currentCompute(), paths.checkpoint);
+          if (change !== null && !settings.allowBackendChange) {
+            throw new UsageError(`${change} (pass --allow-backend-change to continue anyway)`);
+          }
+          if (change !== null) out(`train: ${change}; continuing as --allow-backend-change asks`);
           solver.restore(checkpoint, paths.checkpoint);
           out(
             `train: resuming ${paths.dir} at iteration ${checkpoint.snapshot.iteration} (epoch ${checkpoint.snapshot.epoch})`,
@@ -497,6 +508,10 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     out(`train: report ${reportPath}`);
     return 0;
   } catch (e) {
+    if (e instanceof UsageError) {
+      err(`train: ${e.message}`);
+      return 2;
+    }
     if (e instanceof CheckpointError) {
       err(`train: ${e.message}`);
       return 1;
