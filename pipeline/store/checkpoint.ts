@@ -12,6 +12,7 @@
  * | `best/<p>`              | parameters of the best validation accuracy         |
  * | `random/key`            | sampling generator's 624 MT19937 words (U32)       |
  * | `modelRandom/key`       | the model's own generator, when it has one (U32)   |
+ * | `augmentRandom/key`     | the augmentation's own generator, when it has one  |
  * | `history/loss`          | loss of every step (F64)                           |
  * | `history/trainAcc`      | training accuracy of every check (F64)             |
  * | `history/valAcc`        | validation accuracy of every check (F64)           |
@@ -19,7 +20,7 @@
  * `__metadata__` strings (JSON values): `format` = `"gradstream-checkpoint"`,
  * `version` = `"1"`, `progress` (`{ iteration, epoch, elapsedMs, bestValAcc }`),
  * `optim` (per-parameter scalar config entries: learningRate, t, …),
- * `random` / `modelRandom` (`{ pos, hasGauss, gauss }`), and `run` (the
+ * `random` / `modelRandom` / `augmentRandom` (`{ pos, hasGauss, gauss }`), and `run` (the
  * {@link CheckpointRunInfo}: schedule, update rule, sampling, …, used to
  * refuse resuming a different run). Every number round-trips exactly: tensors
  * keep their bits and JSON prints doubles in shortest round-trip form.
@@ -54,6 +55,10 @@ export interface CheckpointRunInfo {
   sampling: string;
   /** Learning-rate decay per epoch. */
   lrDecay: number;
+  /** Per-step learning-rate schedule (compact form), when the run has one. */
+  lrSchedule?: string;
+  /** Augmentation (compact form, e.g. `"flip,crop4"`), when the run has some. */
+  augment?: string;
   /** Training-accuracy subsample size (null: all). */
   numTrainSamples: number | null;
   /** Validation subsample size (null: all). */
@@ -97,6 +102,7 @@ export function encodeCheckpoint(snapshot: TrainingSnapshot, info: CheckpointRun
   for (const [k, v] of Object.entries(snapshot.bestParams)) tensors[`best/${k}`] = v;
   tensors["random/key"] = snapshot.random.key;
   if (snapshot.modelRandom) tensors["modelRandom/key"] = snapshot.modelRandom.key;
+  if (snapshot.augmentRandom) tensors["augmentRandom/key"] = snapshot.augmentRandom.key;
   tensors["history/loss"] = Float64Array.from(snapshot.lossHistory);
   tensors["history/trainAcc"] = Float64Array.from(snapshot.trainAccHistory);
   tensors["history/valAcc"] = Float64Array.from(snapshot.valAccHistory);
@@ -120,6 +126,7 @@ export function encodeCheckpoint(snapshot: TrainingSnapshot, info: CheckpointRun
     optim: JSON.stringify(optim),
     random: rng(snapshot.random),
     ...(snapshot.modelRandom ? { modelRandom: rng(snapshot.modelRandom) } : {}),
+    ...(snapshot.augmentRandom ? { augmentRandom: rng(snapshot.augmentRandom) } : {}),
     run: JSON.stringify(info),
   };
   return encodeSafetensors(tensors, metadata);
@@ -232,7 +239,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "<bytes>"): Checkpo
         throw new CheckpointError(`${source}: checkpoint tensor "${name}" belongs to no optimizer config`);
       }
       optimConfigs[p][key] = floatTensor(name, value);
-    } else if (!["random", "modelRandom", "history"].includes(group)) {
+    } else if (!["random", "modelRandom", "augmentRandom", "history"].includes(group)) {
       throw new CheckpointError(`${source}: checkpoint has an unexpected tensor "${name}"`);
     }
   }
@@ -244,6 +251,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "<bytes>"): Checkpo
     optimConfigs,
     random: rng("random"),
     ...(metadata.modelRandom !== undefined ? { modelRandom: rng("modelRandom") } : {}),
+    ...(metadata.augmentRandom !== undefined ? { augmentRandom: rng("augmentRandom") } : {}),
     lossHistory: f64("history/loss"),
     trainAccHistory: f64("history/trainAcc"),
     valAccHistory: f64("history/valAcc"),
