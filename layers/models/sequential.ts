@@ -52,11 +52,11 @@ import {
   reluMaxPoolForward,
 } from "../max_pool_fast.ts";
 import { globalRandomState, RandomState } from "../random.ts";
-import { reluBackward, type ReluCache, reluForward } from "../relu.ts";
+import { reluBackwardData, type ReluCache, reluData } from "../relu.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { spatialBatchnormBackward, spatialBatchnormForward } from "../spatial_batchnorm.ts";
 import { spatialGroupnormBackward, spatialGroupnormForward } from "../spatial_groupnorm.ts";
-import { astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
+import { assertSameShape, astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
 import { addL2 } from "./fully_connected_net.ts";
 import type { Labels, LossAndGrads, Model } from "./model.ts";
 
@@ -723,11 +723,25 @@ function affineOp(block: number, i: number, net: Sequential): Op {
 }
 
 function reluOp(block: number): Op {
+  // The same values as reluForward / reluBackward, into tensors reused from step to step.
+  const ws = new Workspace();
   return {
     block,
     learns: false,
-    forward: (x) => reluForward(x),
-    backward: (dout, cache) => reluBackward(dout, cache as ReluCache).dx,
+    forward(x) {
+      const out = ws.tensor("relu.out", x.shape, x.dtype);
+      reluData(x.data, out.data);
+      return { out, cache: { x } };
+    },
+    backward(dout, cache) {
+      const { x } = cache as ReluCache;
+      assertSameShape(dout, x, "reluBackward", ["dout", "x"]);
+      const dx = ws.tensor("relu.dx", x.shape, x.dtype);
+      // The float64 path writes only where x > 0.
+      if (dx.data instanceof Float64Array) dx.data.fill(0);
+      reluBackwardData(x.data, dout.data, dx.data);
+      return dx;
+    },
   };
 }
 
