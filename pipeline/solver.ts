@@ -300,9 +300,11 @@ export class Solver {
       if (xTrain.ndim !== 4) {
         throw new RangeError(`Solver: augment needs images (N, C, H, W); xTrain is ${formatShape(xTrain.shape)}`);
       }
-      if (options.augmentRandom === undefined && !this.lockstep) {
+      const draws = options.augmentRandom ?? this.random;
+      if (!this.lockstep && (draws === this.random || draws === this.modelRandom)) {
+        // Run-ahead stages would interleave their draws on a shared generator as timing has it.
         throw new Error(
-          "Solver: augment draws from the sampling generator only in lockstep; give augmentRandom when the model has its own generator",
+          "Solver: augment draws from the sampling generator only in lockstep; give augmentRandom, a generator of its own, when the model has its own generator",
         );
       }
     }

@@ -290,7 +290,13 @@ Deno.test("the Solver refuses augmentation it cannot make reproducible or apply,
   assertThrows(
     () => new Solver(model(), data, { augment: "flip", modelRandom: new RandomState(1), verbose: false }),
     Error,
-    "give augmentRandom when the model has its own generator",
+    "give augmentRandom, a generator of its own, when the model has its own generator",
+  );
+  const modelRandom = new RandomState(1);
+  assertThrows(
+    () => new Solver(model(), data, { augment: "flip", modelRandom, augmentRandom: modelRandom, verbose: false }),
+    Error,
+    "a generator of its own",
   );
   const flat: SolverData = { ...data, xTrain: array([[1, 2]]), yTrain: new Int32Array([0]) };
   assertThrows(
