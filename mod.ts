@@ -174,6 +174,16 @@ export {
   type Normalization,
 } from "./layers/models/fully_connected_net.ts";
 export { ThreeLayerConvNet, type ThreeLayerConvNetOptions } from "./layers/models/three_layer_convnet.ts";
+export {
+  formatSequentialLayer,
+  formatSequentialSpec,
+  parseSequentialSpec,
+  Sequential,
+  type SequentialLayer,
+  type SequentialOptions,
+  type SequentialSpec,
+  SequentialSpecError,
+} from "./layers/models/sequential.ts";
 
 // Datasets
 export type { Dataset } from "./datasets/dataset.ts";
@@ -201,13 +211,20 @@ export type { LoadOptions } from "./datasets/split.ts";
 export {
   adam,
   type AdamConfig,
+  adamw,
+  type AdamwConfig,
   type OptimConfig,
+  type RecipeRuleOptions,
+  recipeUpdateRule,
   rmsprop,
   type RmspropConfig,
   sgd,
   type SgdConfig,
   sgdMomentum,
   type SgdMomentumConfig,
+  sgdNesterov,
+  type SgdTorchConfig,
+  sgdWeightDecay,
   type UpdateResult,
   type UpdateRule,
   type UpdateRuleName,
@@ -275,6 +292,21 @@ export {
 } from "./pipeline/store/checkpoint.ts";
 export { collectRecords, parseRunLog, readRunLog } from "./pipeline/store/run_log.ts";
 export { minibatchStage, type MinibatchStageOptions } from "./pipeline/minibatch_stage.ts";
+export {
+  augmentBatch,
+  type AugmentSpec,
+  augmentStage,
+  type AugmentStageOptions,
+  formatAugmentSpec,
+  parseAugmentSpec,
+} from "./pipeline/augment_stage.ts";
+export {
+  formatLrSchedule,
+  LR_SCHEDULE_FORMS,
+  type LrSchedule,
+  parseLrSchedule,
+  scheduledLearningRate,
+} from "./pipeline/lr_schedule.ts";
 export { forwardBackwardStage, type ForwardBackwardStageOptions } from "./pipeline/forward_backward_stage.ts";
 export { optimizerStage, type OptimizerStageOptions } from "./pipeline/optimizer_stage.ts";
 export { evaluationStage, type EvaluationStageOptions } from "./pipeline/evaluation_stage.ts";

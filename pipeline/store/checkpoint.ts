@@ -12,6 +12,7 @@
  * | `best/<p>`              | parameters of the best validation accuracy         |
  * | `random/key`            | sampling generator's 624 MT19937 words (U32)       |
  * | `modelRandom/key`       | the model's own generator, when it has one (U32)   |
+ * | `augmentRandom/key`     | the augmentation's own generator, when it has one  |
  * | `history/loss`          | loss of every step (F64)                           |
  * | `history/trainAcc`      | training accuracy of every check (F64)             |
  * | `history/valAcc`        | validation accuracy of every check (F64)           |
@@ -19,7 +20,7 @@
  * `__metadata__` strings (JSON values): `format` = `"gradstream-checkpoint"`,
  * `version` = `"1"`, `progress` (`{ iteration, epoch, elapsedMs, bestValAcc }`),
  * `optim` (per-parameter scalar config entries: learningRate, t, …),
- * `random` / `modelRandom` (`{ pos, hasGauss, gauss }`), `run` (the
+ * `random` / `modelRandom` / `augmentRandom` (`{ pos, hasGauss, gauss }`), `run` (the
  * {@link CheckpointRunInfo}: schedule, update rule, sampling, …, used to
  * refuse resuming a different run), `compute` (`{ gemm, threads }`: the
  * backend the numbers came from) and `dataSha256` (hex SHA-256 of the tensor
@@ -72,6 +73,10 @@ export interface CheckpointRunInfo {
   sampling: string;
   /** Learning-rate decay per epoch. */
   lrDecay: number;
+  /** Per-step learning-rate schedule (compact form), when the run has one. */
+  lrSchedule?: string;
+  /** Augmentation (compact form, e.g. `"flip,crop4"`), when the run has some. */
+  augment?: string;
   /** Training-accuracy subsample size (null: all). */
   numTrainSamples: number | null;
   /** Validation subsample size (null: all). */
@@ -197,6 +202,7 @@ const METADATA_KEYS = new Set([
   "optim",
   "random",
   "modelRandom",
+  "augmentRandom",
   "run",
   "compute",
   "dataSha256",
@@ -230,6 +236,7 @@ export async function encodeCheckpoint(
   for (const [k, v] of Object.entries(snapshot.bestParams)) tensors[`best/${k}`] = v;
   tensors["random/key"] = snapshot.random.key;
   if (snapshot.modelRandom) tensors["modelRandom/key"] = snapshot.modelRandom.key;
+  if (snapshot.augmentRandom) tensors["augmentRandom/key"] = snapshot.augmentRandom.key;
   tensors["history/loss"] = Float64Array.from(snapshot.lossHistory);
   tensors["history/trainAcc"] = Float64Array.from(snapshot.trainAccHistory);
   tensors["history/valAcc"] = Float64Array.from(snapshot.valAccHistory);
@@ -246,6 +253,7 @@ export async function encodeCheckpoint(
     optim: JSON.stringify(optim),
     random: rng(snapshot.random),
     ...(snapshot.modelRandom ? { modelRandom: rng(snapshot.modelRandom) } : {}),
+    ...(snapshot.augmentRandom ? { augmentRandom: rng(snapshot.augmentRandom) } : {}),
     run: JSON.stringify(info),
     compute: JSON.stringify({ gemm: compute.gemm, threads: compute.threads }),
   };
@@ -399,7 +407,7 @@ export async function decodeCheckpoint(bytes: Uint8Array, source = "<bytes>"): P
         throw new CheckpointError(`${source}: checkpoint tensor "${name}" belongs to no optimizer config`);
       }
       setOwn(into, key, floatTensor(name, value));
-    } else if (!["random", "modelRandom", "history"].includes(group)) {
+    } else if (!["random", "modelRandom", "augmentRandom", "history"].includes(group)) {
       throw new CheckpointError(`${source}: checkpoint has an unexpected tensor "${name}"`);
     }
   }
@@ -423,6 +431,7 @@ export async function decodeCheckpoint(bytes: Uint8Array, source = "<bytes>"): P
     optimConfigs,
     random: rng("random"),
     ...(meta("modelRandom") !== undefined ? { modelRandom: rng("modelRandom") } : {}),
+    ...(meta("augmentRandom") !== undefined ? { augmentRandom: rng("augmentRandom") } : {}),
     lossHistory: f64("history/loss"),
     trainAccHistory: f64("history/trainAcc"),
     valAccHistory: f64("history/valAcc"),
@@ -509,7 +518,13 @@ export function checkCheckpointState(checkpoint: Checkpoint, source = "checkpoin
     }
     steps = t;
   }
-  for (const [name, r] of [["random", s.random], ["modelRandom", s.modelRandom]] as const) {
+  for (
+    const [name, r] of [
+      ["random", s.random],
+      ["modelRandom", s.modelRandom],
+      ["augmentRandom", s.augmentRandom],
+    ] as const
+  ) {
     if (r === undefined) continue;
     if (!Number.isInteger(r.pos) || r.pos < 0 || r.pos > 624) {
       throw bad(`"${name}".pos`, `= ${r.pos} is not a generator position in [0, 624]`);
