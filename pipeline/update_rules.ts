@@ -24,6 +24,7 @@
  * @module
  */
 
+import { adamData, rmspropData, sgdData, sgdMomentumData } from "../layers/kernels/elementwise.ts";
 import { type Data, formatShape, Tensor, zerosLike } from "../layers/tensor.ts";
 
 /** Config of `sgd`. */
@@ -183,8 +184,7 @@ export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): Upd
   checkKeys(config, "sgd");
   const c = config as Record<string, unknown>;
   const lr = scalar(c, "learningRate", 1e-2, "sgd", 0, Infinity);
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) wd[i] -= lr * g[i];
+  sgdData(w.data, dw.data, lr);
   return { nextW: w, config: config as SgdConfig };
 }
 
@@ -217,11 +217,7 @@ export function sgdMomentum(
   const lr = scalar(c, "learningRate", 1e-2, "sgdMomentum", 0, Infinity);
   const mu = scalar(c, "momentum", 0.9, "sgdMomentum", 0, 1);
   const v = state(c, "velocity", w, "sgdMomentum");
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) {
-    v[i] = mu * v[i] - lr * g[i];
-    wd[i] += v[i];
-  }
+  sgdMomentumData(w.data, dw.data, v, lr, mu);
   return { nextW: w, config: config as SgdMomentumConfig };
 }
 
@@ -242,14 +238,7 @@ export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = 
   const decay = scalar(c, "decayRate", 0.99, "rmsprop", 0, 1);
   const eps = scalar(c, "epsilon", 1e-8, "rmsprop", 0, Infinity);
   const cache = state(c, "cache", w, "rmsprop");
-  const wd = w.data, g = dw.data;
-  const keep = 1 - decay;
-  for (let i = 0; i < wd.length; i++) {
-    const gi = g[i];
-    cache[i] = decay * cache[i] + keep * (gi * gi);
-    // Same operation order as numpy's `w - lr * dw / (sqrt(cache) + eps)`, so float64 results agree bit for bit.
-    wd[i] -= (lr * gi) / (Math.sqrt(cache[i]) + eps);
-  }
+  rmspropData(w.data, dw.data, cache, lr, decay, eps);
   return { nextW: w, config: config as RmspropConfig };
 }
 
@@ -288,17 +277,7 @@ export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): U
   const v = state(c, "v", w, "adam");
   const t = t0 + 1;
   c.t = t;
-  const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
-  const k1 = 1 - b1, k2 = 1 - b2;
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) {
-    const gi = g[i];
-    m[i] = b1 * m[i] + k1 * gi;
-    v[i] = b2 * v[i] + k2 * (gi * gi);
-    // Read m and v back after the store: in float32 the course's numpy code also uses the rounded values.
-    const mt = m[i] / bc1, vt = v[i] / bc2;
-    wd[i] -= (lr * mt) / (Math.sqrt(vt) + eps);
-  }
+  adamData(w.data, dw.data, m, v, lr, b1, b2, eps, 1 - b1 ** t, 1 - b2 ** t);
   return { nextW: w, config: config as AdamConfig };
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { l2Data } from "../kernels/elementwise.ts";
 import { affineBackward, affineForward } from "../affine.ts";
 import type { BatchnormParam } from "../batchnorm.ts";
 import { dropoutBackward, type DropoutCache, dropoutForward, type DropoutParam } from "../dropout.ts";
@@ -68,13 +69,8 @@ export function checkPositiveInteger(where: string, name: string, v: number): vo
  */
 export function addL2(w: Tensor, dW: Tensor, reg: number): number {
   if (reg === 0) return 0;
-  const wd = w.data, g = dW.data;
-  let s = 0;
-  for (let i = 0; i < wd.length; i++) {
-    s += wd[i] * wd[i];
-    g[i] += reg * wd[i];
-  }
-  return 0.5 * reg * s;
+  // ΣW² in fixed blocks whatever the thread count (see l2Data).
+  return 0.5 * reg * l2Data(w.data, dW.data, reg);
 }
 
 type HiddenCache = AffineReluCache | AffineBatchnormReluCache | AffineLayernormReluCache;
