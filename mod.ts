@@ -14,13 +14,16 @@
  *
  * @example
  * ```ts
- * import { affineBackward, affineForward, array, relError, softmaxLoss } from "./mod.ts";
+ * import { assert, assertEquals } from "@std/assert";
+ * import { affineBackward, affineForward, array, softmaxLoss } from "./mod.ts";
  *
  * const x = array([[1, 2], [3, 4]]);
  * const w = array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]);
  * const { out, cache } = affineForward(x, w, array([0, 0, 0]));
  * const { loss, dx: dscores } = softmaxLoss(out, new Int32Array([0, 2]));
  * const { dw } = affineBackward(dscores, cache);
+ * assert(loss > 0);
+ * assertEquals(dw.shape, [2, 3]);
  * ```
  *
  * @module

@@ -3,26 +3,29 @@
  *
  *     deno run -A bench/compare.ts [--quick] [--threads 1,2] [--backends blas,wasm,ts] [--rows …] [--json FILE]
  *
- * Rows (float32 throughout, the same work on every side):
+ * Rows (float32 throughout, the same work on every side; see bench/README.md):
  * 1. `gemm`: 1024³ product, GFLOP/s and share of the machine's FMA peak,
  *    measured by `bench/fma_peak.c` (compiled with gcc at run time; AVX2 and
  *    AVX-512 kernels of 12 independent FMA chains per thread).
  * 2. `conv`: conv forward + backward at the course's shape, x (100, 3, 31, 31),
- *    w (25, 3, 3, 3), stride 2, pad 1.
+ *    w (25, 3, 3, 3), stride 2, pad 1, with its GFLOP/s and share of the peak.
  * 3. `cnn`: a ThreeLayerConvNet training step, batch 50 (32 filters 7 × 7,
- *    hidden 100): loss, gradients (none for the input) and an Adam update;
- *    and the projected time of a 49,000-image epoch (980 steps).
- * 4. `fc`: the course's batch-norm experiment, FC [100]×5 + batch norm, 10
+ *    hidden 100): loss, gradients (none for the input) and an Adam update.
+ * 4. `cnn500`: the same step with the course's hidden 500 and reg 1e-3.
+ * 5. `fc`: the course's batch-norm experiment, FC [100]×5 + batch norm, 10
  *    epochs on the 1,000 images of the embedded CIFAR-10 sample with the
  *    Solver's accuracy checks (gradstream: `pipeline/solver.ts`; PyTorch: a
  *    plain loop with the same schedule and checks).
- * 5. `workers`: the `weight-scale` experiment's wall time on 1 and 2 workers.
+ * 6. `epoch`: one epoch of the course's convnet on the real CIFAR-10's
+ *    49,000 images through the Solver, against PyTorch on the same schedule,
+ *    both at 2 threads (skipped when the data are absent).
+ * 7. `workers`: the `weight-scale` experiment's wall time on 1 and 2 workers.
  *
  * Each implementation runs in its own process (gradstream re-runs this file
  * with `--worker`; numpy and PyTorch are `/usr/bin/python3
  * bench/compare_numpy.py` and `bench/compare_torch.py`), with the thread count
- * set the way each honours it: `OPENBLAS_NUM_THREADS` / `OMP_NUM_THREADS` in
- * the environment, plus `torch.set_num_threads`. Every figure is the median of
+ * set the way each honours it: `GRADSTREAM_THREADS`, `OPENBLAS_NUM_THREADS` /
+ * `OMP_NUM_THREADS` in the environment, plus `torch.set_num_threads`. Every figure is the median of
  * several repetitions after warm-up. Python, numpy and torch are never
  * runtime dependencies of gradstream: they only serve this comparison, and
  * their rows say "n/a" where `/usr/bin/python3` lacks them.
@@ -43,6 +46,8 @@ import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import { RandomState } from "../layers/random.ts";
 import { astype, type Tensor } from "../layers/tensor.ts";
+import type { Model } from "../layers/models/model.ts";
+import type { SolverData } from "../pipeline/solver.ts";
 
 const PYTHON = "/usr/bin/python3";
 const ROWS = ["gemm", "conv", "cnn", "cnn500", "fc", "epoch", "workers"] as const;
@@ -177,10 +182,23 @@ async function cnnRow(reps: number, hiddenDim: number, reg: number) {
   return { ms };
 }
 
+/** A quiet Solver run of the notebooks' settings (Adam 1e-3, batch 50, seed 0) for `numEpochs`. */
+async function adamRun(model: Model, data: SolverData, numEpochs: number) {
+  const { Solver } = await import("../pipeline/solver.ts");
+  const solver = new Solver(model, data, {
+    updateRule: "adam",
+    optimConfig: { learningRate: 1e-3 },
+    batchSize: 50,
+    numEpochs,
+    verbose: false,
+    seed: 0,
+  });
+  return await solver.train();
+}
+
 async function fcRow(reps: number) {
   await threadsReady();
   const { loadSample } = await import("../datasets/sample.ts");
-  const { Solver } = await import("../pipeline/solver.ts");
   const data = await loadSample({ numTraining: 1000 });
   let result: Record<string, number> = {};
   const ms = await timedAsync(
@@ -190,15 +208,7 @@ async function fcRow(reps: number) {
         weightScale: 2e-2,
         seed: 0,
       });
-      const solver = new Solver(model, data, {
-        updateRule: "adam",
-        optimConfig: { learningRate: 1e-3 },
-        batchSize: 50,
-        numEpochs: 10,
-        verbose: false,
-        seed: 0,
-      });
-      const r = await solver.train();
+      const r = await adamRun(model, data, 10);
       result = {
         trainAcc: r.trainAccHistory.at(-1)!,
         valAcc: r.valAccHistory.at(-1)!,
@@ -220,20 +230,11 @@ async function fcRow(reps: number) {
  */
 async function epochRow() {
   const { loadCifar10 } = await import("../datasets/cifar10.ts");
-  const { Solver } = await import("../pipeline/solver.ts");
   const data = await loadCifar10(CIFAR_DIR, { numTest: 0 });
   await threadsReady();
   const model = new ThreeLayerConvNet({ hiddenDim: 500, reg: 1e-3, weightScale: 1e-3, seed: 0 });
-  const solver = new Solver(model, data, {
-    updateRule: "adam",
-    optimConfig: { learningRate: 1e-3 },
-    batchSize: 50,
-    numEpochs: 1,
-    verbose: false,
-    seed: 0,
-  });
   const t = performance.now();
-  const r = await solver.train();
+  const r = await adamRun(model, data, 1);
   const ms = performance.now() - t;
   return {
     ms: [ms],

@@ -24,10 +24,11 @@ export type Nested = number | Nested[];
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Tensor } from "./tensor.ts";
  * const t = new Tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
- * t.size; // 6
- * t.dtype; // "float64"
+ * assertEquals(t.size, 6);
+ * assertEquals(t.dtype, "float64");
  * ```
  */
 export class Tensor {
@@ -135,8 +136,9 @@ export function astype(t: Tensor, dtype: DType): Tensor {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
- * array([[1, 2], [3, 4]]).shape; // [2, 2]
+ * assertEquals(array([[1, 2], [3, 4]]).shape, [2, 2]);
  * ```
  */
 export function array(nested: Nested, dtype: DType = "float64"): Tensor {
@@ -202,8 +204,9 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array, toNested, transpose } from "./tensor.ts";
- * toNested(transpose(array([[1, 2, 3]]), [1, 0])); // [[1], [2], [3]]
+ * assertEquals(toNested(transpose(array([[1, 2, 3]]), [1, 0])), [[1], [2], [3]]);
  * ```
  */
 export function transpose(t: Tensor, axes: readonly number[]): Tensor {

@@ -173,10 +173,11 @@ function state(config: Record<string, unknown>, key: string, w: Tensor, rule: st
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { sgd } from "./update_rules.ts";
  * const { nextW } = sgd(array([1, 2]), array([10, 10]), { learningRate: 0.1 });
- * nextW.data; // Float64Array [0, 1]
+ * assertEquals([...nextW.data], [0, 1]);
  * ```
  */
 export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): UpdateResult<SgdConfig> {
@@ -199,11 +200,14 @@ export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): Upd
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { sgdMomentum } from "./update_rules.ts";
  * const w = array([1, 2]);
  * const { config } = sgdMomentum(w, array([1, 1]), { learningRate: 0.1 });
- * sgdMomentum(w, array([1, 1]), config); // velocity −0.19: w ≈ [0.71, 1.71]
+ * sgdMomentum(w, array([1, 1]), config); // velocity −0.1, then −0.19
+ * assertAlmostEquals(w.data[0], 0.71, 1e-12);
+ * assertAlmostEquals(w.data[1], 1.71, 1e-12);
  * ```
  */
 export function sgdMomentum(
@@ -255,12 +259,14 @@ export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = 
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { adam } from "./update_rules.ts";
  * // The first step moves every weight by about learningRate, whatever the gradient's scale.
  * const { nextW, config } = adam(array([1, 1]), array([100, -0.01]), { learningRate: 0.1 });
- * nextW.data; // ≈ [0.9, 1.1]
- * config.t; // 1
+ * assertAlmostEquals(nextW.data[0], 0.9, 1e-6);
+ * assertAlmostEquals(nextW.data[1], 1.1, 1e-5);
+ * assertEquals(config.t, 1);
  * ```
  */
 export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): UpdateResult<AdamConfig> {
@@ -288,10 +294,12 @@ export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): U
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { updateRules } from "./update_rules.ts";
  * const config = {};
- * updateRules["adam"](array([1, 2]), array([0.5, 0.5]), config); // config now holds m, v, t
+ * updateRules["adam"](array([1, 2]), array([0.5, 0.5]), config);
+ * assertEquals(Object.keys(config).sort(), ["beta1", "beta2", "epsilon", "learningRate", "m", "t", "v"]);
  * ```
  */
 export const updateRules: Readonly<Record<UpdateRuleName, UpdateRule>> = Object.freeze({
@@ -319,11 +327,14 @@ export interface OptimizerCheckpoint {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { adam, configFromCheckpoint, configToCheckpoint } from "./update_rules.ts";
  * const { config } = adam(array([1, 2]), array([0.5, 0.5]));
- * const { scalars, tensors } = configToCheckpoint(config); // scalars.t === 1; tensors.m, tensors.v
+ * const { scalars, tensors } = configToCheckpoint(config);
+ * assertEquals([scalars.t, Object.keys(tensors).sort()], [1, ["m", "v"]]);
  * const restored = configFromCheckpoint({ scalars, tensors }, { rule: "adam" });
+ * assertEquals(restored.m, config.m);
  * ```
  */
 export function configToCheckpoint(config: object): OptimizerCheckpoint {

@@ -23,6 +23,7 @@ import {
 import { layernormBackward, layernormForward } from "../layers/layernorm.ts";
 import { maxPoolBackwardFast, maxPoolForwardFast } from "../layers/max_pool_fast.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
+import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { RandomState } from "../layers/random.ts";
 import { reluBackward, reluForward } from "../layers/relu.ts";
@@ -229,6 +230,18 @@ Deno.test({
     }),
 });
 
+/** `steps` Adam steps of `model` on one batch; the losses. */
+function trainSteps(model: Model, X: Tensor, y: Int32Array, steps: number): number[] {
+  const configs: Record<string, Record<string, never>> = {};
+  const losses: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const { loss, grads } = model.loss(X, y);
+    losses.push(loss);
+    for (const [k, w] of Object.entries(model.params)) adam(w, grads[k], configs[k] ??= {});
+  }
+  return losses;
+}
+
 Deno.test({
   name: `ThreeLayerConvNet trains to the same bits on 1 and 2 threads${skip}`,
   ignore: !canShare,
@@ -237,13 +250,7 @@ Deno.test({
       useGemmBackend("auto", { quiet: true });
       const model = new ThreeLayerConvNet({ seed: 0, hiddenDim: 100, reg: 1e-3, numFilters: 16 });
       const X = randn(1, "float32", 20, 3, 32, 32), y = new Int32Array(20).map((_, i) => i % 10);
-      const configs: Record<string, Record<string, never>> = {};
-      const losses: number[] = [];
-      for (let step = 0; step < 3; step++) {
-        const { loss, grads } = model.loss(X, y);
-        losses.push(loss);
-        for (const [k, w] of Object.entries(model.params)) adam(w, grads[k], configs[k] ??= {});
-      }
+      const losses = trainSteps(model, X, y, 3);
       return [...losses, ...Object.values(model.params), model.loss(X)];
     }),
 });
@@ -261,13 +268,7 @@ Deno.test({
         dtype: "float32",
       });
       const X = randn(1, "float32", 400, 3072), y = new Int32Array(400).map((_, i) => i % 10);
-      const configs: Record<string, Record<string, never>> = {};
-      const losses: number[] = [];
-      for (let step = 0; step < 3; step++) {
-        const { loss, grads } = model.loss(X, y);
-        losses.push(loss);
-        for (const [k, w] of Object.entries(model.params)) adam(w, grads[k], configs[k] ??= {});
-      }
+      const losses = trainSteps(model, X, y, 3);
       return [...losses, ...Object.values(model.params), ...Object.values(model.state()), model.loss(X)];
     }),
 });

@@ -205,11 +205,13 @@ export function setGemmBackend(b: GemmBackend): GemmBackend {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { gemm } from "./gemm.ts";
  * const a = new Float64Array([1, 2, 3, 4]); // 2 × 2
  * const b = new Float64Array([5, 6, 7, 8]); // 2 × 2
  * const c = new Float64Array(4);
- * gemm({ m: 2, n: 2, k: 2, a, b, c }); // c = [19, 22, 43, 50]
+ * gemm({ m: 2, n: 2, k: 2, a, b, c });
+ * assertEquals([...c], [19, 22, 43, 50]);
  * ```
  */
 export function gemm(args: GemmArgs): void {
@@ -347,9 +349,10 @@ function validate(g: Required<GemmArgs>): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array, toNested } from "../tensor.ts";
  * import { matmul } from "./gemm.ts";
- * toNested(matmul(array([[1, 2]]), array([[3], [4]]))); // [[11]]
+ * assertEquals(toNested(matmul(array([[1, 2]]), array([[3], [4]]))), [[11]]);
  * ```
  */
 export function matmul(

@@ -67,9 +67,12 @@ export interface UseGemmBackendOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals, assertMatch } from "@std/assert";
  * import { describeGemmBackend, useGemmBackend } from "./gemm_backends.ts";
- * useGemmBackend("auto");
- * console.log(`gemm: ${describeGemmBackend()}`); // e.g. "gemm: blas (OpenBLAS 0.3.21 Haswell, 1 of its threads per …)"
+ * const backend = useGemmBackend("auto", { quiet: true });
+ * // e.g. "blas (OpenBLAS 0.3.21 Haswell, 1 of its threads per gradstream thread)"
+ * assertMatch(describeGemmBackend(), /^(blas|wasm|ts) \(.+\)$/);
+ * assertEquals(describeGemmBackend().split(" ")[0], backend.name);
  * ```
  */
 export function useGemmBackend(

@@ -137,9 +137,11 @@ export interface OpenBlasOptions {
  *
  * @example
  * ```ts
+ * import { assert, assertStringIncludes } from "@std/assert";
  * import { openBlas } from "./gemm_blas.ts";
  * const r = openBlas({ path: "/nowhere/libopenblas.so" });
- * if (!r.available) console.log(r.reason); // names the path and the loader's error
+ * assert(!r.available);
+ * assertStringIncludes(r.reason, "blas: "); // the path and the loader's error, or the missing permission
  * ```
  */
 export function openBlas(options: OpenBlasOptions = {}): BlasLoadResult {

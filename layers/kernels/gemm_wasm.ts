@@ -210,10 +210,10 @@ let cached: WasmLoadResult | undefined;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { wasmStatus } from "./gemm_wasm.ts";
- * import { setGemmBackend } from "./gemm.ts";
  * const w = wasmStatus();
- * if (w.available) setGemmBackend(w.backend);
+ * assertEquals(w.available ? w.backend.name : w.reason.slice(0, 5), w.available ? "wasm" : "wasm:");
  * ```
  */
 export function wasmStatus(): WasmLoadResult {

@@ -41,7 +41,7 @@
 
 import { Worker as NodeWorker } from "node:worker_threads";
 import { readEnv } from "./_env.ts";
-import { inWorker, onThreadsChange, threads } from "./threads.ts";
+import { onThreadsChange, threads } from "./threads.ts";
 
 export { defaultThreads, describeThreads, MAX_THREADS, setThreads, threads } from "./threads.ts";
 
@@ -252,7 +252,7 @@ let pointersAllowed: boolean | undefined;
 function ensurePool(): Pool | null {
   if (pool !== null) return pool.fatal === "" ? pool : null;
   const n = threads();
-  if (n <= 1 || inWorker()) return null;
+  if (n <= 1) return null;
   if (pointersAllowed === undefined) {
     try {
       pointersAllowed = typeof Deno?.UnsafePointer?.of === "function" &&

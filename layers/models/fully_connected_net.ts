@@ -92,12 +92,14 @@ type HiddenCache = AffineReluCache | AffineBatchnormReluCache | AffineLayernormR
  *
  * @example
  * ```ts
+ * import { assert, assertEquals } from "@std/assert";
  * import { FullyConnectedNet } from "./fully_connected_net.ts";
  * import { RandomState } from "../random.ts";
  * const model = new FullyConnectedNet([20, 30], { inputDim: 15, normalization: "batchnorm", dtype: "float64", seed: 231 });
  * const X = new RandomState(0).randn(4, 15);
  * const { loss, grads } = model.loss(X, new Int32Array([0, 1, 2, 3]));
- * Object.keys(model.state()); // ["runningMean1", "runningVar1", "runningMean2", "runningVar2"]
+ * assert(loss > 0 && grads.W1.shape[0] === 15);
+ * assertEquals(Object.keys(model.state()), ["runningMean1", "runningVar1", "runningMean2", "runningVar2"]);
  * ```
  */
 export class FullyConnectedNet implements Model {

@@ -57,12 +57,14 @@ export interface ThreeLayerConvNetOptions {
  *
  * @example
  * ```ts
+ * import { assert, assertEquals } from "@std/assert";
  * import { ThreeLayerConvNet } from "./three_layer_convnet.ts";
  * import { RandomState } from "../random.ts";
  * const model = new ThreeLayerConvNet({ inputDim: [3, 8, 8], numFilters: 2, filterSize: 3, hiddenDim: 5, seed: 0 });
  * const X = new RandomState(1).randn(4, 3, 8, 8);
  * const { loss, grads } = model.loss(X, new Int32Array([0, 1, 2, 3]));
- * model.loss(X).shape; // [4, 10]: scores
+ * assert(loss > 0 && grads.W1.shape.join() === "2,3,3,3");
+ * assertEquals(model.loss(X).shape, [4, 10]); // scores
  * ```
  */
 export class ThreeLayerConvNet implements Model {
