@@ -18,6 +18,7 @@
 
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { gemmBackend } from "../../layers/kernels/gemm.ts";
 import { type RunServer, serveRun } from "../../reports/live_server.ts";
 import { writeReport } from "../../reports/render.ts";
@@ -48,6 +49,7 @@ import {
   parseFlags,
   positiveInteger,
   seedValue,
+  threadCount,
   UsageError,
 } from "./cli.ts";
 
@@ -56,7 +58,7 @@ const KEY_NUMBERS_SHOWN = 12;
 
 /** Flags of the command, as `node:util` parseArgs takes them. */
 const FLAGS = flagTable(
-  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm"] as const,
+  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm", "threads"] as const,
   ["quick", "serve", "quiet", "list", "help"] as const,
 );
 
@@ -70,6 +72,7 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "out": "--out DIR",
   "serve": "--serve",
   "gemm": "--gemm blas|wasm|ts|auto",
+  "threads": "--threads N",
   "quiet": "--quiet",
   "list": "--list",
   "help": "--help",
@@ -101,6 +104,8 @@ Flags
                      while the runs train; keeps serving the final report until Ctrl-C
   --gemm blas|wasm|ts|auto
                      matrix-product backend (default auto, or env GRADSTREAM_GEMM)
+  --threads N        layer threads in all, shared out among the workers (default: env
+                     GRADSTREAM_THREADS, else every core); results are the same bits on any number
   --quiet            no progress output
   --list             the experiments, with what --quick changes
   --help             this text
@@ -142,6 +147,8 @@ export interface ExperimentArgs {
   serve: boolean;
   /** gemm backend, or undefined for the default (env GRADSTREAM_GEMM, else auto). */
   gemm: GemmBackendName | "auto" | undefined;
+  /** Layer threads in all (null: env GRADSTREAM_THREADS, else every core). */
+  threads: number | null;
   /** No progress output. */
   quiet: boolean;
 }
@@ -203,6 +210,7 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
     out: directory("out", values.out ?? "out"),
     serve: values.serve === true,
     gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
+    threads: values.threads === undefined ? null : threadCount("threads", values.threads),
     quiet: values.quiet === true,
   };
 }
@@ -347,6 +355,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   let server: RunServer | undefined;
   let progress: Progress | undefined;
   try {
+    if (parsed.threads !== null) setThreads(parsed.threads);
     useGemmBackend(parsed.gemm, { quiet: parsed.quiet });
     const backend = gemmBackend().name as GemmBackendName;
     await Deno.mkdir(dir, { recursive: true });
@@ -372,9 +381,9 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
       onDone: (task, result) => progress!.finished(task, result),
       signal: io.signal,
     });
-    const gemmText = backend === "blas" && batch.workers > 1
-      ? `${describeGemmBackend().replace(/, \d+ threads?\)$/, ")")}, 1 thread in each of ${batch.workers} workers`
-      : describeGemmBackend();
+    const each = Math.max(1, Math.floor(threads() / batch.workers));
+    const gemmText = `${describeGemmBackend()}; ${batch.workers} worker${batch.workers === 1 ? "" : "s"} × ${each} ` +
+      `thread${each === 1 ? "" : "s"}`;
     progressLine(
       `experiment ${experiment.name}${options.quick ? " (quick)" : ""}: ` +
         (tasks.length === 0
