@@ -32,16 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def timed(fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
+from _timing import timed
 
 
 def bench_gemm(reps):
