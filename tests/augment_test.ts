@@ -7,11 +7,8 @@
  */
 
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import { loadSample } from "../datasets/sample.ts";
 import { setGemmBackend, tsBackend } from "../layers/kernels/gemm.ts";
-import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import { Sequential } from "../layers/models/sequential.ts";
-import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, type Tensor } from "../layers/tensor.ts";
 import { augmentBatch, augmentStage, formatAugmentSpec, parseAugmentSpec } from "../pipeline/augment_stage.ts";
@@ -22,6 +19,7 @@ import { collectRecords } from "../pipeline/store/run_log.ts";
 import { Solver, type SolverData, type SolverOptions } from "../pipeline/solver.ts";
 import type { TrainingSnapshot } from "../pipeline/training_state.ts";
 import { readFixture } from "./helpers.ts";
+import { BASELINE_RUNS, type Histories } from "./_baseline_runs.ts";
 
 // The baseline fixture was made with the `ts` kernel, whose float32 sums are the same on every machine.
 setGemmBackend(tsBackend);
@@ -113,58 +111,11 @@ Deno.test("augmentStage attaches its generator's state to each epoch's last batc
 
 // ---------------------------------------------------------------- unchanged when off
 
-interface Baseline {
-  lossHistory: number[];
-  trainAccHistory: number[];
-  valAccHistory: number[];
-}
-
-const baseline: Record<"fcAdamLockstep" | "cnnMomentumShuffle", Baseline> = await readFixture("solver_baseline.json");
+const baseline: Record<string, Histories> = await readFixture("solver_baseline.json");
 
 for (const off of [{}, { augment: "none" }, { augment: "", lrSchedule: undefined }] as SolverOptions[]) {
   Deno.test(`a run with augmentation and schedule off (${JSON.stringify(off)}) gives today's histories bit for bit`, async () => {
-    {
-      const data = await loadSample({ numTraining: 500, numValidation: 200 });
-      const random = new RandomState(5);
-      const model = new FullyConnectedNet([50, 50], {
-        normalization: "batchnorm",
-        dropout: 0.2,
-        weightScale: 2e-2,
-        random,
-      });
-      const r = await new Solver(model, data, {
-        updateRule: "adam",
-        optimConfig: { learningRate: 1e-3 },
-        lrDecay: 0.9,
-        batchSize: 50,
-        numEpochs: 2,
-        numTrainSamples: 300,
-        random,
-        verbose: false,
-        ...off,
-      }).train();
-      assertEquals(r.lossHistory, baseline.fcAdamLockstep.lossHistory);
-      assertEquals(r.trainAccHistory, baseline.fcAdamLockstep.trainAccHistory);
-      assertEquals(r.valAccHistory, baseline.fcAdamLockstep.valAccHistory);
-    }
-    {
-      const data = await loadSample({ numTraining: 120, numValidation: 100 });
-      const random = new RandomState(6);
-      const model = new ThreeLayerConvNet({ numFilters: 4, filterSize: 3, hiddenDim: 20, weightScale: 1e-2, random });
-      const r = await new Solver(model, data, {
-        updateRule: "sgdMomentum",
-        optimConfig: { learningRate: 1e-3 },
-        batchSize: 25,
-        numEpochs: 2,
-        sampling: "shuffle",
-        random,
-        verbose: false,
-        ...off,
-      }).train();
-      assertEquals(r.lossHistory, baseline.cnnMomentumShuffle.lossHistory);
-      assertEquals(r.trainAccHistory, baseline.cnnMomentumShuffle.trainAccHistory);
-      assertEquals(r.valAccHistory, baseline.cnnMomentumShuffle.valAccHistory);
-    }
+    for (const [name, run] of Object.entries(BASELINE_RUNS)) assertEquals(await run(off), baseline[name], name);
   });
 }
 

@@ -5,8 +5,6 @@
  */
 
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
-import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
-import { RandomState } from "../layers/random.ts";
 import {
   type Checkpoint,
   CheckpointError,
@@ -21,35 +19,9 @@ import {
   readSafetensors,
   SafetensorsError,
 } from "../pipeline/store/safetensors.ts";
-import { Solver } from "../pipeline/solver.ts";
+import { smallAdamCheckpoint } from "./_small_checkpoint.ts";
 
-/** The bytes of a real checkpoint: a small adam run of 2 epochs (4 iterations each). */
-async function checkpointBytes(): Promise<Uint8Array> {
-  const rs = new RandomState(5);
-  const xTrain = rs.randn(16, 6), xVal = rs.randn(8, 6);
-  const yTrain = Int32Array.from(rs.randint(0, 3, [16]).data), yVal = Int32Array.from(rs.randint(0, 3, [8]).data);
-  const random = new RandomState(1);
-  const model = new FullyConnectedNet([5], { inputDim: 6, numClasses: 3, random, weightScale: 0.1 });
-  let last: Uint8Array | undefined;
-  const solver = new Solver(model, { xTrain, yTrain, xVal, yVal }, {
-    updateRule: "adam",
-    batchSize: 4,
-    numEpochs: 2,
-    random,
-    verbose: false,
-    sinks: [
-      new WritableStream({
-        async write(e) {
-          if (e.snapshot) last = await encodeCheckpoint(e.snapshot, solver.runInfo());
-        },
-      }),
-    ],
-  });
-  await solver.train();
-  return last!;
-}
-
-const good = await checkpointBytes();
+const good = await smallAdamCheckpoint();
 
 /** Re-lays a checkpoint with its metadata changed by `edit` (the tensor data, and so its checksum, unchanged). */
 function editMetadata(bytes: Uint8Array, edit: (m: Record<string, string>) => void): Uint8Array {

@@ -9,29 +9,7 @@ import { watchAllocations } from "../datasets/_allocations.ts";
 import { loadCifar10 } from "../datasets/cifar10.ts";
 import { loadMnist } from "../datasets/idx.ts";
 import { DatasetFormatError } from "../datasets/records.ts";
-
-async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-function idx(dims: number[], values: Uint8Array | number[]): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + values.length);
-  out.set([0, 0, 8, dims.length]);
-  const view = new DataView(out.buffer);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(values, 4 + 4 * dims.length);
-  return out;
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "gradstream_harden_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { gzip, idx, withTempDir } from "./_bytes.ts";
 
 /** Writes a valid 2-image MNIST set, with `override` replacing files by name (no `.gz`). */
 async function writeMnist(dir: string, gz: boolean, override: Record<string, Uint8Array> = {}): Promise<void> {

@@ -19,6 +19,7 @@ import { DatasetFormatError, forEachRecord, RecordChunker, takeHeader } from "..
 import { loadSample } from "../datasets/sample.ts";
 import { zeros } from "../layers/tensor.ts";
 import { readFixture } from "./helpers.ts";
+import { concat, gzip, idx, withTempDir } from "./_bytes.ts";
 
 const REAL_CIFAR_DIR = new URL("../../shared/datasets/cifar-10-batches-bin/", import.meta.url);
 const fixture = await readFixture("cifar10_real.json");
@@ -29,24 +30,9 @@ async function sha256(t: Tensor): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for await (const c of stream) out.push(c.slice());
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -69,25 +55,6 @@ function cifarRecords(n: number, label: (i: number) => number = (i) => i % 10): 
     for (let j = 0; j < 3072; j++) out[i * 3073 + 1 + j] = (i + j) % 256;
   }
   return out;
-}
-
-/** An IDX file of unsigned bytes with the given dimensions and values. */
-function idx(dims: number[], values: Uint8Array | number[], typeByte = 0x08): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + values.length);
-  out.set([0, 0, typeByte, dims.length]);
-  const view = new DataView(out.buffer);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(values, 4 + 4 * dims.length);
-  return out;
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "gradstream_datasets_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 // ---------------------------------------------------------------- the embedded sample

@@ -17,17 +17,16 @@ import { watchAllocations } from "../datasets/_allocations.ts";
 import { readCifar10Records } from "../datasets/cifar10.ts";
 import { loadMnist } from "../datasets/idx.ts";
 import { DatasetFormatError } from "../datasets/records.ts";
-import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
-import { RandomState } from "../layers/random.ts";
 import { Tensor, zeros } from "../layers/tensor.ts";
-import { CheckpointError, decodeCheckpoint, encodeCheckpoint } from "../pipeline/store/checkpoint.ts";
+import { CheckpointError, decodeCheckpoint } from "../pipeline/store/checkpoint.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
   SafetensorsError,
   type SafetensorsInput,
 } from "../pipeline/store/safetensors.ts";
-import { Solver } from "../pipeline/solver.ts";
+import { gzip, idx } from "./_bytes.ts";
+import { smallAdamCheckpoint } from "./_small_checkpoint.ts";
 
 const SEED = 20261205;
 /** The most output bytes a reader may ask for per byte of its input (float32 per pixel byte, plus labels). */
@@ -164,11 +163,6 @@ function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
   }
 }
 
-async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 /** The reference decompressor: the decompressed bytes, or null when the data is not one whole gzip member. */
 async function gunzipReference(bytes: Uint8Array): Promise<Uint8Array | null> {
   try {
@@ -257,15 +251,6 @@ const IDX_NAMES = [
   "t10k-images-idx3-ubyte",
   "t10k-labels-idx1-ubyte",
 ] as const;
-
-function idx(dims: number[], values: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + values.length);
-  out.set([0, 0, 8, dims.length]);
-  const view = new DataView(out.buffer);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(values, 4 + 4 * dims.length);
-  return out;
-}
 
 const mnistSet = fc.record({
   nTrain: fc.integer({ min: 3, max: 5 }),
@@ -546,31 +531,6 @@ Deno.test("fuzz: decodeSafetensors loads exactly the file's tensors or throws Sa
 
 // ---------------------------------------------------------------- checkpoints
 
-async function baseCheckpoint(): Promise<Uint8Array> {
-  const rs = new RandomState(5);
-  const xTrain = rs.randn(16, 6), xVal = rs.randn(8, 6);
-  const yTrain = Int32Array.from(rs.randint(0, 3, [16]).data), yVal = Int32Array.from(rs.randint(0, 3, [8]).data);
-  const random = new RandomState(1);
-  const model = new FullyConnectedNet([5], { inputDim: 6, numClasses: 3, random, weightScale: 0.1 });
-  let last: Uint8Array | undefined;
-  const solver = new Solver(model, { xTrain, yTrain, xVal, yVal }, {
-    updateRule: "adam",
-    batchSize: 4,
-    numEpochs: 2,
-    random,
-    verbose: false,
-    sinks: [
-      new WritableStream({
-        async write(e) {
-          if (e.snapshot) last = await encodeCheckpoint(e.snapshot, solver.runInfo());
-        },
-      }),
-    ],
-  });
-  await solver.train();
-  return last!;
-}
-
 const METADATA_FIELDS = [
   ["progress", "iteration"],
   ["progress", "epoch"],
@@ -590,7 +550,7 @@ const METADATA_FIELDS = [
 
 Deno.test("fuzz: decodeCheckpoint loads exactly the saved tensors or throws CheckpointError", async () => {
   const t = tally("checkpoints");
-  const base = await baseCheckpoint();
+  const base = await smallAdamCheckpoint();
   const original = decodeSafetensors(base);
   const metaEdit = fc.record({
     field: fc.constantFrom(...METADATA_FIELDS),

@@ -16,6 +16,7 @@ import {
 } from "../pipeline/store/safetensors.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "../pipeline/store/atomic_write.ts";
 import { readFixture } from "./helpers.ts";
+import { withTempDir } from "./_bytes.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
 const checkScript = new URL("safetensors_check.py", fixtures).pathname;
@@ -622,15 +623,6 @@ Deno.test({
 
 // ---------------------------------------------------------------------------
 // Files and atomic writes
-
-async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "gradstream-atomic-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function listDir(dir: string): Promise<string[]> {
   const names: string[] = [];
