@@ -1,16 +1,16 @@
 /**
  * What many tests share: reading the committed fixtures (tests/fixtures/,
  * each made by the Python script of the same name), turning their arrays
- * into tensors, numeric gradients of a normalization layer, and the error
- * measures and assertions the tests print and bound.
+ * into tensors, and the error measures and assertions the tests print and
+ * bound.
  *
  * @module
  */
 
 import { assertEquals, assertLess, assertLessOrEqual } from "@std/assert";
 import type { BatchnormParam } from "../layers/batchnorm.ts";
-import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
-import { clone, Tensor } from "../layers/tensor.ts";
+import { relError } from "../layers/gradient_check.ts";
+import { Tensor } from "../layers/tensor.ts";
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { parseRunLog } from "../pipeline/store/run_log.ts";
 
@@ -129,7 +129,7 @@ export function formatErrors(errors: Record<string, number>, digits = 2): string
 
 /** Relative errors of a norm layer's gradients against a fixture case's, keyed `dx`, `dgamma`, `dbeta` (+ `tag`). */
 export function gradErrors(
-  g: { dx: Tensor; dgamma: Tensor; dbeta: Tensor },
+  g: NormGrads,
   c: NormCase,
   tag = "",
 ): Record<string, number> {
@@ -148,27 +148,36 @@ export function runningErrors(bnParam: BatchnormParam, c: NormCase): Record<stri
   };
 }
 
+/** The gradients of a normalization layer's backward pass. */
+export interface NormGrads {
+  dx: Tensor;
+  dgamma: Tensor;
+  dbeta: Tensor;
+}
+
+/**
+ * Relative errors of a normalization layer against a fixture case: `out` of `forward` on the case's inputs;
+ * unless the case is in test mode, the gradients of each of `backwards` (keyed `dx<tag>`, … by their tag)
+ * and, when `bnParam` is given, the running averages the forward pass left in it.
+ */
+export function normCaseErrors<C>(
+  c: NormCase,
+  forward: (x: Tensor, gamma: Tensor, beta: Tensor) => { out: Tensor; cache: C },
+  backwards: Record<string, (dout: Tensor, cache: C) => NormGrads>,
+  bnParam?: BatchnormParam,
+): Record<string, number> {
+  const { out, cache } = forward(fixtureTensor(c.x), fixtureTensor(c.gamma), fixtureTensor(c.beta));
+  const errors: Record<string, number> = { out: relError(out, fixtureTensor(c.out)) };
+  if (c.mode === "test") return errors;
+  if (bnParam) Object.assign(errors, runningErrors(bnParam, c));
+  for (const [tag, backward] of Object.entries(backwards)) {
+    Object.assign(errors, gradErrors(backward(fixtureTensor(c.dout), cache), c, tag));
+  }
+  return errors;
+}
+
 /** Logs `errors` as `  label: name 1.2e-15, …` and asserts that each is below `tol`. */
 export function assertErrorsBelow(label: string, errors: Record<string, number>, tol: number): void {
   console.log(`  ${label}: ${formatErrors(errors, 1)}`);
   for (const [k, v] of Object.entries(errors)) assertLess(v, tol, `${label} ${k}`);
-}
-
-/**
- * Numeric gradients of `f(x, gamma, beta)` for upstream `dout`, as the
- * notebooks compute them for batch, layer and group norm (centered
- * differences, h = 1e-5; gamma and beta are copied, x is restored).
- */
-export function numericNormGrads(
-  f: (x: Tensor, gamma: Tensor, beta: Tensor) => Tensor,
-  x: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  dout: Tensor,
-): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
-  return {
-    dx: evalNumericalGradientArray((t) => f(t, gamma, beta), x, dout),
-    dgamma: evalNumericalGradientArray((t) => f(x, t, beta), clone(gamma), dout),
-    dbeta: evalNumericalGradientArray((t) => f(x, gamma, t), clone(beta), dout),
-  };
 }
