@@ -9,70 +9,71 @@
 
 import { loadSample } from "../datasets/sample.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
+import type { Model } from "../layers/models/model.ts";
 import { ThreeLayerConvNet } from "../layers/models/three_layer_convnet.ts";
 import { RandomState } from "../layers/random.ts";
 import { Solver, type SolverOptions } from "../pipeline/solver.ts";
+import type { SolverState } from "../pipeline/training_state.ts";
 
 /** What the baseline keeps of a run. */
-export interface Histories {
-  /** Minibatch loss of every step. */
-  lossHistory: number[];
-  /** Training accuracy of every check. */
-  trainAccHistory: number[];
-  /** Validation accuracy of every check. */
-  valAccHistory: number[];
+export type Histories = Pick<SolverState, "lossHistory" | "trainAccHistory" | "valAccHistory">;
+
+/** One baseline run: sample sizes, the seed of its one RandomState, its model and its Solver options. */
+interface BaselineRun {
+  numTraining: number;
+  numValidation: number;
+  seed: number;
+  model: (random: RandomState) => Model;
+  options: SolverOptions;
 }
 
-/**
- * The baseline runs by name, on the embedded sample: a batch-norm and dropout FullyConnectedNet with adam in
- * the course's sampling, and a ThreeLayerConvNet with sgdMomentum on shuffled epochs. `extra` options are
- * spread last over each run's own (the tests pass options that must change nothing).
- */
-export const BASELINE_RUNS: Readonly<
-  Record<"fcAdamLockstep" | "cnnMomentumShuffle", (extra?: SolverOptions) => Promise<Histories>>
-> = {
-  async fcAdamLockstep(extra = {}) {
-    const data = await loadSample({ numTraining: 500, numValidation: 200 });
-    const random = new RandomState(5);
-    const model = new FullyConnectedNet([50, 50], {
-      normalization: "batchnorm",
-      dropout: 0.2,
-      weightScale: 2e-2,
-      random,
-    });
-    return histories(
-      await new Solver(model, data, {
-        updateRule: "adam",
-        optimConfig: { learningRate: 1e-3 },
-        lrDecay: 0.9,
-        batchSize: 50,
-        numEpochs: 2,
-        numTrainSamples: 300,
-        random,
-        verbose: false,
-        ...extra,
-      }).train(),
-    );
+const RUNS: Record<"fcAdamLockstep" | "cnnMomentumShuffle", BaselineRun> = {
+  // A batch-norm and dropout FullyConnectedNet with adam in the course's sampling.
+  fcAdamLockstep: {
+    numTraining: 500,
+    numValidation: 200,
+    seed: 5,
+    model: (random) =>
+      new FullyConnectedNet([50, 50], { normalization: "batchnorm", dropout: 0.2, weightScale: 2e-2, random }),
+    options: {
+      updateRule: "adam",
+      optimConfig: { learningRate: 1e-3 },
+      lrDecay: 0.9,
+      batchSize: 50,
+      numEpochs: 2,
+      numTrainSamples: 300,
+    },
   },
-  async cnnMomentumShuffle(extra = {}) {
-    const data = await loadSample({ numTraining: 120, numValidation: 100 });
-    const random = new RandomState(6);
-    const model = new ThreeLayerConvNet({ numFilters: 4, filterSize: 3, hiddenDim: 20, weightScale: 1e-2, random });
-    return histories(
-      await new Solver(model, data, {
-        updateRule: "sgdMomentum",
-        optimConfig: { learningRate: 1e-3 },
-        batchSize: 25,
-        numEpochs: 2,
-        sampling: "shuffle",
-        random,
-        verbose: false,
-        ...extra,
-      }).train(),
-    );
+  // A ThreeLayerConvNet with sgdMomentum on shuffled epochs.
+  cnnMomentumShuffle: {
+    numTraining: 120,
+    numValidation: 100,
+    seed: 6,
+    model: (random) =>
+      new ThreeLayerConvNet({ numFilters: 4, filterSize: 3, hiddenDim: 20, weightScale: 1e-2, random }),
+    options: {
+      updateRule: "sgdMomentum",
+      optimConfig: { learningRate: 1e-3 },
+      batchSize: 25,
+      numEpochs: 2,
+      sampling: "shuffle",
+    },
   },
 };
 
-function histories({ lossHistory, trainAccHistory, valAccHistory }: Histories): Histories {
-  return { lossHistory, trainAccHistory, valAccHistory };
+/**
+ * The baseline runs by name, on the embedded sample, each returning its histories. `extra` options are
+ * spread last over each run's own (the tests pass options that must change nothing).
+ */
+export const BASELINE_RUNS: Readonly<Record<keyof typeof RUNS, (extra?: SolverOptions) => Promise<Histories>>> = Object
+  .fromEntries(
+    Object.entries(RUNS).map(([name, run]) => [name, (extra: SolverOptions = {}) => train(run, extra)]),
+  ) as Record<keyof typeof RUNS, (extra?: SolverOptions) => Promise<Histories>>;
+
+async function train(run: BaselineRun, extra: SolverOptions): Promise<Histories> {
+  const data = await loadSample({ numTraining: run.numTraining, numValidation: run.numValidation });
+  const random = new RandomState(run.seed);
+  const model = run.model(random);
+  const r = await new Solver(model, data, { ...run.options, random, verbose: false, ...extra }).train();
+  return { lossHistory: r.lossHistory, trainAccHistory: r.trainAccHistory, valAccHistory: r.valAccHistory };
 }

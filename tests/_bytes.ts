@@ -27,13 +27,7 @@ export function idx(dims: number[], values: Uint8Array | number[], typeByte = 0x
 
 /** The chunks of a byte stream joined back into one array. */
 export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return Uint8Array.from(parts.flatMap((p) => [...p]));
 }
 
 /** Runs `fn` on a fresh temporary folder (named `prefix…`) and removes the folder afterwards, whatever happens. */

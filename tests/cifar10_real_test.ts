@@ -60,22 +60,19 @@ async function assertMatchesFixture(d: Dataset, f: Record<string, SplitFixture &
   assertEquals(await sha256(d.meanImage!), f.mean_image.sha256_float64, "mean image");
 }
 
+/** The split the fixture scripts compute: 1000 training, 1000 validation and 1000 test images. */
+const FIXTURE_SPLIT = { numTraining: 1000, numValidation: 1000, numTest: 1000 };
+
 Deno.test({
   name:
     `loadCifar10 numTraining 1000 (+1000 val, 1000 test) equals numpy's get_CIFAR10_data split bit for bit${cifarNote}`,
   ignore: !haveCifar,
   async fn() {
     const fixture = await readFixture("cifar10_real.json");
-    const d = await loadCifar10(CIFAR_DIR, { numTraining: 1000, numValidation: 1000, numTest: 1000 });
+    const d = await loadCifar10(CIFAR_DIR, FIXTURE_SPLIT);
     assertEquals(d.xTrain.dtype, "float32");
     await assertMatchesFixture(d, fixture);
-    const d64 = await loadCifar10(CIFAR_DIR, {
-      numTraining: 1000,
-      numValidation: 1000,
-      numTest: 1000,
-      dtype: "float64",
-    });
-    await assertMatchesFixture(d64, fixture);
+    await assertMatchesFixture(await loadCifar10(CIFAR_DIR, { ...FIXTURE_SPLIT, dtype: "float64" }), fixture);
   },
 });
 
@@ -131,17 +128,11 @@ Deno.test({
   ignore: !haveFashion,
   async fn() {
     const fixture = await readFixture("fashion_mnist_real.json");
-    const d = await loadDataset("fashion-mnist", { numTraining: 1000, numValidation: 1000, numTest: 1000 });
+    const d = await loadDataset("fashion-mnist", FIXTURE_SPLIT);
     assertEquals(d.name, "fashion-mnist");
     assertEquals(d.source, DEBIAN_FASHION_MNIST_DIR);
     assertEquals(d.xTrain.shape, [1000, 1, 28, 28]);
     await assertMatchesFixture(d, fixture);
-    const d64 = await loadFashionMnist(undefined, {
-      numTraining: 1000,
-      numValidation: 1000,
-      numTest: 1000,
-      dtype: "float64",
-    });
-    await assertMatchesFixture(d64, fixture);
+    await assertMatchesFixture(await loadFashionMnist(undefined, { ...FIXTURE_SPLIT, dtype: "float64" }), fixture);
   },
 });

@@ -16,23 +16,13 @@ import {
 } from "../layers/kernels/gemm_backends.ts";
 import { BLAS_SINGLE_THREAD_BELOW, type BlasBackend, openBlas } from "../layers/kernels/gemm_blas.ts";
 import { type WasmBackend, wasmStatus } from "../layers/kernels/gemm_wasm.ts";
+import { filled } from "./helpers.ts";
 
 // Loaded once, outside any test, so the FFI library handle is not charged to a test's resource sanitizer.
 const backends = availableBackends();
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 const DTYPES: [string, Ctor, number][] = [["float32", Float32Array, 1e-5], ["float64", Float64Array, 1e-12]];
-
-/** Deterministic values in [-0.5, 0.5). */
-function filled(ctor: Ctor, n: number, seed: number): Float32Array | Float64Array {
-  const out = new ctor(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 interface Case {
   transA: boolean;
@@ -74,8 +64,8 @@ function runCase(backend: GemmBackend, ctor: Ctor, cs: Case, nanInC = false): nu
   const aLen = cs.aOffset + ((transA ? k : m) - 1) * cs.lda + (transA ? m : k) + 2;
   const bLen = cs.bOffset + ((transB ? n : k) - 1) * cs.ldb + (transB ? k : n) + 2;
   const cLen = cs.cOffset + (m - 1) * cs.ldc + n + 3;
-  const a = filled(ctor, aLen, 11 + m), b = filled(ctor, bLen, 23 + n);
-  const c = filled(ctor, cLen, 37 + k);
+  const a = filled(aLen, 11 + m, ctor), b = filled(bLen, 23 + n, ctor);
+  const c = filled(cLen, 37 + k, ctor);
   if (nanInC) { for (let i = 0; i < m; i++) c.fill(NaN, cs.cOffset + i * cs.ldc, cs.cOffset + i * cs.ldc + n); }
   const before = c.slice();
   const ref = Float64Array.from(c);

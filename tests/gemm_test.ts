@@ -1,17 +1,7 @@
 import { assertEquals, assertLess, assertThrows } from "@std/assert";
 import { gemm, type GemmBackend, gemmBackend, matmul, setGemmBackend, tsBackend } from "../layers/kernels/gemm.ts";
 import { array, toNested } from "../layers/tensor.ts";
-
-/** Deterministic pseudo-random values in [-0.5, 0.5): tests need no RNG of their own. */
-function filled(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+import { filled } from "./helpers.ts";
 
 /** The textbook triple loop, the reference for every case below. */
 function referenceGemm(

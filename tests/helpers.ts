@@ -74,6 +74,27 @@ export function fixtureTensor(a: Arr): Tensor {
   return new Tensor(Float64Array.from(a.data), a.shape);
 }
 
+/** Deterministic pseudo-random values in [-0.5, 0.5) (a linear congruential sequence from `seed`): tests need no RNG. */
+export function filled(n: number, seed: number): Float64Array;
+export function filled(
+  n: number,
+  seed: number,
+  ctor: Float32ArrayConstructor | Float64ArrayConstructor,
+): Float32Array | Float64Array;
+export function filled(
+  n: number,
+  seed: number,
+  ctor: Float32ArrayConstructor | Float64ArrayConstructor = Float64Array,
+): Float32Array | Float64Array {
+  const out = new ctor(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
 /** The largest `|a[i] − b[i]|` (for a float32 result against its float64 reference). */
 export function maxAbsDiff(a: Tensor, b: Tensor): number {
   return Math.max(...Array.from(a.data, (v, i) => Math.abs(v - b.data[i])));
@@ -174,6 +195,40 @@ export function normCaseErrors<C>(
     Object.assign(errors, gradErrors(backward(fixtureTensor(c.dout), cache), c, tag));
   }
   return errors;
+}
+
+/** Means and biased standard deviations, one per block. */
+export interface BlockStats {
+  means: number[];
+  stds: number[];
+}
+
+/** Mean and biased std of each block of `size` consecutive values, in order (numpy's mean/std of rows of `size`). */
+export function blockStats(values: ArrayLike<number>, size: number): BlockStats {
+  const means: number[] = [], stds: number[] = [];
+  for (let s = 0; s < values.length; s += size) {
+    let m = 0;
+    for (let k = s; k < s + size; k++) m += values[k] / size;
+    let v = 0;
+    for (let k = s; k < s + size; k++) v += (values[k] - m) ** 2 / size;
+    means.push(m);
+    stds.push(Math.sqrt(v));
+  }
+  return { means, stds };
+}
+
+/**
+ * Asserts that every block's mean is within `tol` of `target.means` and its std within `tol` of
+ * `target.stds`: one number for all blocks, or one per block.
+ */
+export function assertStats(
+  stats: BlockStats,
+  target: { means: number | readonly number[]; stds: number | readonly number[] },
+  tol: number,
+): void {
+  const at = (t: number | readonly number[], i: number) => typeof t === "number" ? t : t[i];
+  stats.means.forEach((m, i) => assertLess(Math.abs(m - at(target.means, i)), tol, `mean ${i}`));
+  stats.stds.forEach((s, i) => assertLess(Math.abs(s - at(target.stds, i)), tol, `std ${i}`));
 }
 
 /** Logs `errors` as `  label: name 1.2e-15, …` and asserts that each is below `tol`. */

@@ -33,7 +33,7 @@ import { RandomState } from "../layers/random.ts";
 import type { DType, Tensor } from "../layers/tensor.ts";
 import type { TrainEvent } from "../pipeline/messages.ts";
 import { Solver } from "../pipeline/solver.ts";
-import type { TrainingSnapshot } from "../pipeline/training_state.ts";
+import type { SolverState, TrainingSnapshot } from "../pipeline/training_state.ts";
 import { readFixture } from "./helpers.ts";
 
 /** An array as solver_oracle.py stores it: whole, or summarised. */
@@ -41,12 +41,9 @@ type Stored =
   | { shape: number[]; data: number[] }
   | { shape: number[]; sum: number; sumSquares: number; sumAbs: number; indices: number[]; values: number[] };
 
-interface OracleResult {
+/** A run as solver_oracle.py stores it: the Solver's histories and best accuracy, then its arrays. */
+interface OracleResult extends Pick<SolverState, "lossHistory" | "trainAccHistory" | "valAccHistory" | "bestValAcc"> {
   sampling: "replacement" | "shuffle";
-  lossHistory: number[];
-  trainAccHistory: number[];
-  valAccHistory: number[];
-  bestValAcc: number;
   paramsLast: Record<string, Stored>;
   paramsFinal: Record<string, Stored>;
   state: Record<string, Stored>;
