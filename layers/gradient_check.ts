@@ -39,17 +39,20 @@ export function evalNumericalGradient(
   { h = 1e-5 }: NumericGradientOptions = {},
 ): Tensor {
   const grad = zerosLike(x);
-  const xd = x.data;
-  for (let i = 0; i < xd.length; i++) {
-    const old = xd[i];
-    xd[i] = old + h;
-    const fxph = f(x);
-    xd[i] = old - h;
-    const fxmh = f(x);
-    xd[i] = old;
-    grad.data[i] = (fxph - fxmh) / (2 * h);
-  }
+  for (let i = 0; i < x.size; i++) grad.data[i] = centeredDifference(f, x, i, h);
   return grad;
+}
+
+/** `(f(x + h·e_i) − f(x − h·e_i)) / 2h`, the one derivative a scalar check takes; `x` is restored. */
+function centeredDifference(f: (x: Tensor) => number, x: Tensor, i: number, h: number): number {
+  const xd = x.data;
+  const old = xd[i];
+  xd[i] = old + h;
+  const fxph = f(x);
+  xd[i] = old - h;
+  const fxmh = f(x);
+  xd[i] = old;
+  return (fxph - fxmh) / (2 * h);
 }
 
 /**
@@ -117,16 +120,9 @@ export function gradCheckSparse(
   { numTests = 10, h = 1e-5, random = Math.random }: { numTests?: number; h?: number; random?: () => number } = {},
 ): SparseCheck[] {
   const checks: SparseCheck[] = [];
-  const xd = x.data;
   for (let t = 0; t < numTests; t++) {
-    const index = Math.floor(random() * xd.length);
-    const old = xd[index];
-    xd[index] = old + h;
-    const fxph = f(x);
-    xd[index] = old - h;
-    const fxmh = f(x);
-    xd[index] = old;
-    const numerical = (fxph - fxmh) / (2 * h);
+    const index = Math.floor(random() * x.size);
+    const numerical = centeredDifference(f, x, index, h);
     const analytic = analyticGrad.data[index];
     const denom = Math.abs(numerical) + Math.abs(analytic);
     checks.push({ index, numerical, analytic, relError: denom === 0 ? 0 : Math.abs(numerical - analytic) / denom });

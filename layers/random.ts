@@ -20,7 +20,7 @@
  * @module
  */
 
-import { formatShape, Tensor } from "./tensor.ts";
+import { formatShape, shapeSize, Tensor } from "./tensor.ts";
 
 /** Words of MT19937 state. */
 const N = 624;
@@ -68,20 +68,9 @@ function smear32(v: number): number {
   return v >>> 0;
 }
 
-function checkShape(shape: readonly number[], where: string): number {
-  let size = 1;
-  for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) {
-      throw new RangeError(`${where}: shape ${formatShape(shape)} has an axis that is not a non-negative integer`);
-    }
-    size *= d;
-  }
-  return size;
-}
-
 function toShape(size: number | readonly number[], where: string): readonly number[] {
   const shape = typeof size === "number" ? [size] : size;
-  checkShape(shape, where);
+  shapeSize(shape, where);
   return shape;
 }
 
@@ -461,7 +450,7 @@ export class RandomState {
    * ```
    */
   rand(...shape: number[]): Tensor {
-    const out = new Float64Array(checkShape(shape, "rand"));
+    const out = new Float64Array(shapeSize(shape, "rand"));
     for (let i = 0; i < out.length; i++) out[i] = this.randomSample();
     return new Tensor(out, shape);
   }
@@ -471,7 +460,7 @@ export class RandomState {
    * e.g. `randn(200, 50)`. Use `standardNormal()` for a plain number.
    */
   randn(...shape: number[]): Tensor {
-    const out = new Float64Array(checkShape(shape, "randn"));
+    const out = new Float64Array(shapeSize(shape, "randn"));
     for (let i = 0; i < out.length; i++) out[i] = this.standardNormal();
     return new Tensor(out, shape);
   }
@@ -488,7 +477,7 @@ export class RandomState {
     if (!(scale >= 0)) throw new Error(`normal: scale ${scale} is not ≥ 0`);
     if (shape === undefined) return loc + scale * this.standardNormal();
     const s = toShape(shape, "normal");
-    const out = new Float64Array(checkShape(s, "normal"));
+    const out = new Float64Array(shapeSize(s, "normal"));
     for (let i = 0; i < out.length; i++) out[i] = loc + scale * this.standardNormal();
     return new Tensor(out, s);
   }
@@ -508,7 +497,7 @@ export class RandomState {
     }
     if (shape === undefined) return low + range * this.randomSample();
     const s = toShape(shape, "uniform");
-    const out = new Float64Array(checkShape(s, "uniform"));
+    const out = new Float64Array(shapeSize(s, "uniform"));
     for (let i = 0; i < out.length; i++) out[i] = low + range * this.randomSample();
     return new Tensor(out, s);
   }
@@ -542,7 +531,7 @@ export class RandomState {
     }
     if (low >= high) throw new Error(`randint: low ${low} >= high ${high}, the interval [low, high) is empty`);
     const shape = size === undefined ? undefined : toShape(size, "randint");
-    const out = new Float64Array(shape === undefined ? 1 : checkShape(shape, "randint"));
+    const out = new Float64Array(shape === undefined ? 1 : shapeSize(shape, "randint"));
     this.#boundedFill(low, high - 1, out);
     return shape === undefined ? out[0] : new Tensor(out, shape);
   }

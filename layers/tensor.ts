@@ -75,10 +75,22 @@ export function formatShape(shape: readonly number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
 
-function shapeSize(shape: readonly number[], where: string): number {
+/**
+ * The number of elements of a tensor of `shape` (1 for `[]`). Throws a `RangeError` naming `where` and the
+ * shape when an axis is not a non-negative (safe) integer.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { shapeSize } from "./tensor.ts";
+ * assertEquals(shapeSize([2, 3], "zeros"), 6);
+ * assertThrows(() => shapeSize([2, -1], "zeros"), RangeError, "zeros: shape (2, -1) has an axis");
+ * ```
+ */
+export function shapeSize(shape: readonly number[], where: string): number {
   let size = 1;
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
+    if (!Number.isSafeInteger(d) || d < 0) {
       throw new RangeError(`${where}: shape ${formatShape(shape)} has an axis that is not a non-negative integer`);
     }
     size *= d;

@@ -19,9 +19,9 @@ import {
   affineReluForward,
 } from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
-import { astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
+import { astype, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
 import type { Labels } from "../labels.ts";
-import { addL2, checkPositiveInteger } from "./_model_helpers.ts";
+import { addL2, checkPositiveInteger, loadRunningAverages, runningAverages } from "./_model_helpers.ts";
 import type { LossAndGrads, Model } from "./model.ts";
 
 /** Normalization after each hidden affine layer. */
@@ -227,40 +227,16 @@ export class FullyConnectedNet implements Model {
 
   /** Copies of the batch-norm running averages, `runningMean1`, `runningVar1`, …; `{}` without batch norm. */
   state(): Record<string, Tensor> {
-    const state: Record<string, Tensor> = {};
-    this.bnParams.forEach((bn, i) => {
-      state[`runningMean${i + 1}`] = clone(bn.runningMean!);
-      state[`runningVar${i + 1}`] = clone(bn.runningVar!);
-    });
-    return state;
+    return runningAverages(this.#numberedBnParams());
   }
 
   /** Restores the running averages from what `state()` returned (all keys, matching shapes). */
   loadState(state: Record<string, Tensor>): void {
-    const where = "FullyConnectedNet.loadState";
-    const expected = Object.keys(this.state());
-    const extra = Object.keys(state).filter((k) => !expected.includes(k));
-    const missing = expected.filter((k) => !(k in state));
-    if (extra.length > 0 || missing.length > 0) {
-      throw new Error(
-        `${where}: expected keys ${expected.join(", ") || "(none)"}; missing ${missing.join(", ") || "none"}, unknown ${
-          extra.join(", ") || "none"
-        }`,
-      );
-    }
-    this.bnParams.forEach((bn, i) => {
-      for (
-        const [key, field] of [[`runningMean${i + 1}`, "runningMean"], [`runningVar${i + 1}`, "runningVar"]] as const
-      ) {
-        const t = state[key], want = bn[field]!.shape;
-        if (t.ndim !== 1 || t.shape[0] !== want[0]) {
-          throw new RangeError(`${where}: ${key} ${formatShape(t.shape)} must have shape ${formatShape(want)}`);
-        }
-      }
-    });
-    this.bnParams.forEach((bn, i) => {
-      bn.runningMean = astype(state[`runningMean${i + 1}`], this.dtype);
-      bn.runningVar = astype(state[`runningVar${i + 1}`], this.dtype);
-    });
+    loadRunningAverages("FullyConnectedNet.loadState", this.#numberedBnParams(), state, this.dtype);
+  }
+
+  /** The batch-norm layers numbered as their parameters are (`gamma1` …): `[1, bnParams[0]]`, …. */
+  #numberedBnParams(): [number, BatchnormParam][] {
+    return this.bnParams.map((bn, i) => [i + 1, bn]);
   }
 }

@@ -57,8 +57,8 @@ import { reluBackwardData, type ReluCache, reluData } from "../relu.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { spatialBatchnormBackward, spatialBatchnormForward } from "../spatial_batchnorm.ts";
 import { spatialGroupnormBackward, spatialGroupnormForward } from "../spatial_groupnorm.ts";
-import { assertSameShape, astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
-import { addL2 } from "./_model_helpers.ts";
+import { assertSameShape, astype, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
+import { addL2, loadRunningAverages, runningAverages } from "./_model_helpers.ts";
 import type { Labels, LossAndGrads, Model } from "./model.ts";
 
 /** One layer of a {@link Sequential} net. */
@@ -530,28 +530,19 @@ export class Sequential implements Model {
           shape = poolShape(shape, layer, where);
           this.#ops.push(poolOp(block, layer));
           break;
-        case "batchnorm": {
-          needFeatures("bn");
-          const i = norm("bn", shape[0], []);
-          const bn: BatchnormParam = {
-            mode: "train",
-            runningMean: zeros([shape[0]], dtype),
-            runningVar: zeros([shape[0]], dtype),
-          };
-          this.bnParams.set(i, bn);
-          this.#ops.push(batchnormOp(block, i, bn, this, false));
-          break;
-        }
+        case "batchnorm":
         case "spatialBatchnorm": {
-          needMaps("sbn");
-          const i = norm("sbn", shape[0], []);
+          const spatial = layer.kind === "spatialBatchnorm";
+          if (spatial) needMaps("sbn");
+          else needFeatures("bn");
+          const i = norm(spatial ? "sbn" : "bn", shape[0], []);
           const bn: BatchnormParam = {
             mode: "train",
             runningMean: zeros([shape[0]], dtype),
             runningVar: zeros([shape[0]], dtype),
           };
           this.bnParams.set(i, bn);
-          this.#ops.push(batchnormOp(block, i, bn, this, true));
+          this.#ops.push(batchnormOp(block, i, bn, this, spatial));
           break;
         }
         case "layernorm":
@@ -639,39 +630,12 @@ export class Sequential implements Model {
 
   /** Copies of the batch-norm running averages, `runningMeani`, `runningVari`, …; `{}` without batch norm. */
   state(): Record<string, Tensor> {
-    const state: Record<string, Tensor> = {};
-    for (const [i, bn] of this.bnParams) {
-      state[`runningMean${i}`] = clone(bn.runningMean!);
-      state[`runningVar${i}`] = clone(bn.runningVar!);
-    }
-    return state;
+    return runningAverages(this.bnParams);
   }
 
   /** Restores the running averages from what `state()` returned (all keys, matching shapes). */
   loadState(state: Record<string, Tensor>): void {
-    const where = "Sequential.loadState";
-    const expected = Object.keys(this.state());
-    const extra = Object.keys(state).filter((k) => !expected.includes(k));
-    const missing = expected.filter((k) => !(k in state));
-    if (extra.length > 0 || missing.length > 0) {
-      throw new Error(
-        `${where}: expected keys ${expected.join(", ") || "(none)"}; missing ${missing.join(", ") || "none"}, unknown ${
-          extra.join(", ") || "none"
-        }`,
-      );
-    }
-    for (const [i, bn] of this.bnParams) {
-      for (const [key, field] of [[`runningMean${i}`, "runningMean"], [`runningVar${i}`, "runningVar"]] as const) {
-        const t = state[key], want = bn[field]!.shape;
-        if (t.ndim !== 1 || t.shape[0] !== want[0]) {
-          throw new RangeError(`${where}: ${key} ${formatShape(t.shape)} must have shape ${formatShape(want)}`);
-        }
-      }
-    }
-    for (const [i, bn] of this.bnParams) {
-      bn.runningMean = astype(state[`runningMean${i}`], this.dtype);
-      bn.runningVar = astype(state[`runningVar${i}`], this.dtype);
-    }
+    loadRunningAverages("Sequential.loadState", this.bnParams, state, this.dtype);
   }
 }
 
