@@ -21,7 +21,7 @@ import {
   readRecordFile,
   readText,
 } from "./records.ts";
-import { checkCount, checkDType, type LoadOptions, subtractTrainingMean } from "./split.ts";
+import { checkCount, checkDType, finishDataset, type LoadOptions } from "./split.ts";
 
 /** The CIFAR-10 class names, label 0 to 9 (as in `batches.meta.txt`). */
 export const CIFAR10_CLASS_NAMES: readonly string[] = Object.freeze([
@@ -278,16 +278,9 @@ export async function loadCifar10(dir: string, options: Cifar10Options = {}): Pr
     yTest = allocateLabels(numTest, "numTest");
     await readCifar10Records(found.get("test_batch.bin")!, { count: numTest, x: xTest, y: yTest, where });
   }
-  const meanImage = subtractMean ? subtractTrainingMean(xTrain, xTest ? [xVal, xTest] : [xVal], where) : undefined;
-  return {
-    name: "cifar10",
-    classNames,
-    xTrain,
-    yTrain,
-    xVal,
-    yVal,
-    ...(xTest ? { xTest, yTest } : {}),
-    ...(meanImage ? { meanImage } : {}),
-    source: dir,
-  };
+  return finishDataset(
+    { name: "cifar10", classNames, xTrain, yTrain, xVal, yVal, xTest, yTest, source: dir },
+    subtractMean,
+    where,
+  );
 }

@@ -23,7 +23,7 @@ import {
   readRecordFile,
   takeHeader,
 } from "./records.ts";
-import { checkCount, checkDType, type LoadOptions, subtractTrainingMean } from "./split.ts";
+import { checkCount, checkDType, finishDataset, type LoadOptions } from "./split.ts";
 
 /** The Fashion-MNIST class names, label 0 to 9. */
 export const FASHION_MNIST_CLASS_NAMES: readonly string[] = Object.freeze([
@@ -274,16 +274,21 @@ async function loadIdxDataset(
     await checkIdxFile(h, where);
     return h;
   };
-  const trainImages = await readChecked(paths[0], 3);
-  const trainLabels = await readChecked(paths[1], 1);
+  // An images file and its labels file, which must hold as many labels as images.
+  const readPair = async (imagesPath: string, labelsPath: string) => {
+    const images = await readChecked(imagesPath, 3);
+    const labels = await readChecked(labelsPath, 1);
+    if (labels.dims[0] !== images.dims[0]) {
+      throw new DatasetFormatError(
+        `${where}: ${imagesPath} holds ${images.dims[0]} images (byte 4) but ${labelsPath} holds ${
+          labels.dims[0]
+        } labels (byte 4)`,
+      );
+    }
+    return [images, labels] as const;
+  };
+  const [trainImages, trainLabels] = await readPair(paths[0], paths[1]);
   const nTrain = trainImages.dims[0];
-  if (trainLabels.dims[0] !== nTrain) {
-    throw new DatasetFormatError(
-      `${where}: ${paths[0]} holds ${nTrain} images (byte 4) but ${paths[1]} holds ${
-        trainLabels.dims[0]
-      } labels (byte 4)`,
-    );
-  }
   const fewer = (path: string, n: number, what: string, asked: number) =>
     new DatasetFormatError(
       `${where}: ${path}: holds ${n} images (header field at byte 4), fewer than the ${asked} of ${what}`,
@@ -297,16 +302,8 @@ async function loadIdxDataset(
   let testImages: IdxHeader | undefined;
   let testLabels: IdxHeader | undefined;
   if (numTest > 0) {
-    testImages = await readChecked(paths[2], 3);
-    testLabels = await readChecked(paths[3], 1);
+    [testImages, testLabels] = await readPair(paths[2], paths[3]);
     const nTest = testImages.dims[0];
-    if (testLabels.dims[0] !== nTest) {
-      throw new DatasetFormatError(
-        `${where}: ${paths[2]} holds ${nTest} images (byte 4) but ${paths[3]} holds ${
-          testLabels.dims[0]
-        } labels (byte 4)`,
-      );
-    }
     if (testImages.dims[1] !== rows || testImages.dims[2] !== cols) {
       throw new DatasetFormatError(
         `${where}: ${paths[2]} holds ${testImages.dims[1]}×${testImages.dims[2]} images (bytes 8–15) but ${
@@ -343,18 +340,11 @@ async function loadIdxDataset(
     await readIdxImages(testImages, [{ first: 0, count: numTest, x: xTest }], where);
     await readIdxLabels(testLabels, [{ first: 0, count: numTest, y: yTest }], classNames.length, where);
   }
-  const meanImage = subtractMean ? subtractTrainingMean(xTrain, xTest ? [xVal, xTest] : [xVal], where) : undefined;
-  return {
-    name,
-    classNames: [...classNames],
-    xTrain,
-    yTrain,
-    xVal,
-    yVal,
-    ...(xTest ? { xTest, yTest } : {}),
-    ...(meanImage ? { meanImage } : {}),
-    source: dir,
-  };
+  return finishDataset(
+    { name, classNames: [...classNames], xTrain, yTrain, xVal, yVal, xTest, yTest, source: dir },
+    subtractMean,
+    where,
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ import { zeros } from "../layers/tensor.ts";
 import { CIFAR10_IMAGE_SHAPE, parseCifar10Meta, readCifar10Records } from "./cifar10.ts";
 import type { Dataset } from "./dataset.ts";
 import { displayPath, readText } from "./records.ts";
-import { checkCount, checkDType, type LoadOptions, subtractTrainingMean } from "./split.ts";
+import { checkCount, checkDType, finishDataset, type LoadOptions } from "./split.ts";
 
 /** The sample's training file: data_batch_1.bin records 0–999, gzipped. */
 export const SAMPLE_TRAIN_URL: URL = new URL("./sample/cifar10_train_1000.bin.gz", import.meta.url);
@@ -88,15 +88,7 @@ export async function loadSample(options: SampleOptions = {}): Promise<Dataset> 
     where,
   });
   await readCifar10Records(SAMPLE_VAL_URL, { expectedRecords: 1000, count: numValidation, x: xVal, y: yVal, where });
-  const meanImage = subtractMean ? subtractTrainingMean(xTrain, [xVal], where) : undefined;
-  return {
-    name: "cifar10-sample",
-    classNames,
-    xTrain,
-    yTrain,
-    xVal,
-    yVal,
-    ...(meanImage ? { meanImage } : {}),
-    source: "embedded sample (datasets/sample: CIFAR-10 data_batch_1 records 0–999, data_batch_5 records 9000–9999)",
-  };
+  const source =
+    "embedded sample (datasets/sample: CIFAR-10 data_batch_1 records 0–999, data_batch_5 records 9000–9999)";
+  return finishDataset({ name: "cifar10-sample", classNames, xTrain, yTrain, xVal, yVal, source }, subtractMean, where);
 }

@@ -5,6 +5,7 @@
  */
 
 import { type DType, type Tensor, zeros } from "../layers/tensor.ts";
+import type { Dataset } from "./dataset.ts";
 
 /** Options every loader takes; each loader documents its own defaults and limits. */
 export interface LoadOptions {
@@ -75,4 +76,29 @@ export function subtractTrainingMean(xTrain: Tensor, others: Tensor[], where = "
     }
   }
   return mean;
+}
+
+/**
+ * A loader's result from its splits, read as they are stored: with `subtractMean`, the mean training image is
+ * subtracted from every split in place (see `subtractTrainingMean`) and kept as `meanImage`; `xTest` and
+ * `yTest` appear only when the loader read a test split.
+ *
+ * @param splits the dataset without `meanImage`
+ * @param subtractMean whether to center the splits on the training mean
+ * @param where the loader, for errors
+ */
+export function finishDataset(splits: Omit<Dataset, "meanImage">, subtractMean: boolean, where: string): Dataset {
+  const { name, classNames, xTrain, yTrain, xVal, yVal, xTest, yTest, source } = splits;
+  const meanImage = subtractMean ? subtractTrainingMean(xTrain, xTest ? [xVal, xTest] : [xVal], where) : undefined;
+  return {
+    name,
+    classNames,
+    xTrain,
+    yTrain,
+    xVal,
+    yVal,
+    ...(xTest ? { xTest, yTest } : {}),
+    ...(meanImage ? { meanImage } : {}),
+    source,
+  };
 }

@@ -71,6 +71,17 @@ function isNotSupported(e: unknown): boolean {
 }
 
 /**
+ * What both writers settle before touching the disk: the bytes, the target's directory, a fresh temporary
+ * beside the target and how to create it (new, with the mode asked for or the old file's).
+ */
+function planWrite(path: string, data: Uint8Array | string, options: AtomicWriteOptions, where: string) {
+  const bytes = toBytes(data, where);
+  const { dir, name } = splitPath(path, where);
+  const openOptions: Deno.OpenOptions = { write: true, createNew: true, mode: options.mode ?? existingMode(path) };
+  return { bytes, dir, tmp: tempPath(dir, name), sync: options.sync ?? true, openOptions };
+}
+
+/**
  * Writes `data` to `path` atomically: the target is replaced in one step
  * or not at all. Text is written as UTF-8.
  *
@@ -93,13 +104,10 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const where = "writeFileAtomic";
-  const bytes = toBytes(data, where);
-  const { dir, name } = splitPath(path, where);
-  const sync = options.sync ?? true;
-  const tmp = tempPath(dir, name);
+  const { bytes, dir, tmp, sync, openOptions } = planWrite(path, data, options, where);
   let file: Deno.FsFile | undefined;
   try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? existingMode(path) });
+    file = await Deno.open(tmp, openOptions);
     for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
     if (sync) {
       try {
@@ -132,13 +140,10 @@ export async function writeFileAtomic(
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): void {
   const where = "writeFileAtomicSync";
-  const bytes = toBytes(data, where);
-  const { dir, name } = splitPath(path, where);
-  const sync = options.sync ?? true;
-  const tmp = tempPath(dir, name);
+  const { bytes, dir, tmp, sync, openOptions } = planWrite(path, data, options, where);
   let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(tmp, { write: true, createNew: true, mode: options.mode ?? existingMode(path) });
+    file = Deno.openSync(tmp, openOptions);
     for (let written = 0; written < bytes.length;) written += file.writeSync(bytes.subarray(written));
     if (sync) {
       try {
