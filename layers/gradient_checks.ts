@@ -144,6 +144,23 @@ function checkBlock(
   return { rows, vanishing };
 }
 
+/**
+ * `checkBlock` for a layer given as its forward and backward passes: the analytic gradients are
+ * `backward(dout, forward(...inputs).cache)`, the numeric ones those of `forward(...inputs).out`.
+ */
+function checkLayer<C>(
+  layer: string,
+  forward: (...inputs: Tensor[]) => { out: Tensor; cache: C },
+  backward: (dout: Tensor, cache: C) => object,
+  inputs: Record<string, Tensor>,
+  dout: Tensor,
+  thresholds: Record<string, number> | number,
+  vanish: string[] = [],
+): { rows: GradientCheckRow[]; vanishing: VanishingGradientRow[] } {
+  const grads = backward(dout, forward(...Object.values(inputs)).cache);
+  return checkBlock(layer, (...values) => forward(...values).out, inputs, dout, grads, thresholds, vanish);
+}
+
 function result(
   check: string,
   parts: { rows: GradientCheckRow[]; vanishing?: VanishingGradientRow[] }[],
@@ -258,10 +275,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     run() {
       const rs = new RandomState(231);
       const x = rs.randn(10, 2, 3), w = rs.randn(6, 5), b = rs.randn(5), dout = rs.randn(10, 5);
-      const grads = affineBackward(dout, affineForward(x, w, b).cache);
-      return result("affine", [
-        checkBlock("affine", (x, w, b) => affineForward(x, w, b).out, { x, w, b }, dout, grads, 1e-9),
-      ]);
+      return result("affine", [checkLayer("affine", affineForward, affineBackward, { x, w, b }, dout, 1e-9)]);
     },
   },
   {
@@ -270,8 +284,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     run() {
       const rs = new RandomState(231);
       const x = rs.randn(10, 10), dout = rs.randn(10, 10);
-      const grads = reluBackward(dout, reluForward(x).cache);
-      return result("relu", [checkBlock("relu", (x) => reluForward(x).out, { x }, dout, grads, 1e-9)]);
+      return result("relu", [checkLayer("relu", reluForward, reluBackward, { x }, dout, 1e-9)]);
     },
   },
   {
@@ -316,10 +329,9 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     description: "layernormBackward, x = 5·randn(4, 5) + 12",
     run() {
       const { x, gamma, beta, dout } = normCase([4, 5], [5]);
-      const f = (x: Tensor, gamma: Tensor, beta: Tensor) => layernormForward(x, gamma, beta).out;
-      const grads = layernormBackward(dout, layernormForward(x, gamma, beta).cache);
+      const f = (x: Tensor, gamma: Tensor, beta: Tensor) => layernormForward(x, gamma, beta);
       return result("layernorm", [
-        checkBlock("layernorm", f, { x, gamma, beta }, dout, grads, { x: 1e-8, gamma: 1e-10, beta: 1e-10 }),
+        checkLayer("layernorm", f, layernormBackward, { x, gamma, beta }, dout, { x: 1e-8, gamma: 1e-10, beta: 1e-10 }),
       ]);
     },
   },
@@ -330,8 +342,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const rs = new RandomState(231);
       const x = map(rs.randn(10, 10), (v) => v + 10), dout = rs.randn(10, 10);
       const param: DropoutParam = { mode: "train", p: 0.2, seed: 123 };
-      const grads = dropoutBackward(dout, dropoutForward(x, param).cache);
-      return result("dropout", [checkBlock("dropout", (x) => dropoutForward(x, param).out, { x }, dout, grads, 1e-10)]);
+      const forward = (x: Tensor) => dropoutForward(x, param);
+      return result("dropout", [checkLayer("dropout", forward, dropoutBackward, { x }, dout, 1e-10)]);
     },
   },
   ...([["naive", convForwardNaive, convBackwardNaive], ["fast", convForwardFast, convBackwardFast]] as const).map((
@@ -343,10 +355,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const rs = new RandomState(231);
       const x = rs.randn(4, 3, 5, 5), w = rs.randn(2, 3, 3, 3), b = rs.randn(2), dout = rs.randn(4, 2, 5, 5);
       const param = { stride: 1, pad: 1 };
-      const grads = backward(dout, forward(x, w, b, param).cache);
-      return result(`conv-${kind}`, [
-        checkBlock(`conv (${kind})`, (x, w, b) => forward(x, w, b, param).out, { x, w, b }, dout, grads, 5e-8),
-      ]);
+      const conv = (x: Tensor, w: Tensor, b: Tensor) => forward(x, w, b, param);
+      return result(`conv-${kind}`, [checkLayer(`conv (${kind})`, conv, backward, { x, w, b }, dout, 5e-8)]);
     },
   })),
   ...([["naive", maxPoolForwardNaive, maxPoolBackwardNaive], [
@@ -361,10 +371,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
         const rs = new RandomState(231);
         const x = rs.randn(3, 2, 8, 8), dout = rs.randn(3, 2, 4, 4);
         const param = { poolHeight: 2, poolWidth: 2, stride: 2 };
-        const grads = backward(dout, forward(x, param).cache);
-        return result(`max-pool-${kind}`, [
-          checkBlock(`max pool (${kind})`, (x) => forward(x, param).out, { x }, dout, grads, 1e-11),
-        ]);
+        const pool = (x: Tensor) => forward(x, param);
+        return result(`max-pool-${kind}`, [checkLayer(`max pool (${kind})`, pool, backward, { x }, dout, 1e-11)]);
       },
     })),
   {
@@ -372,12 +380,11 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     description: "spatialBatchnormBackward, x = 5·randn(2, 3, 4, 5) + 12",
     run() {
       const { x, gamma, beta, dout } = normCase([2, 3, 4, 5], [3]);
-      const f = (x: Tensor, gamma: Tensor, beta: Tensor) =>
-        spatialBatchnormForward(x, gamma, beta, { mode: "train" }).out;
-      const grads = spatialBatchnormBackward(dout, spatialBatchnormForward(x, gamma, beta, { mode: "train" }).cache);
+      const f = (x: Tensor, gamma: Tensor, beta: Tensor) => spatialBatchnormForward(x, gamma, beta, { mode: "train" });
       // dx: the worst element is ≈ −7e-5, where centered differences carry ≈ 4e-11 of rounding noise (the notebook prints 2.8e-7).
+      const t = { x: 1e-6, gamma: 1e-10, beta: 1e-10 };
       return result("spatial-batchnorm", [
-        checkBlock("spatial batchnorm", f, { x, gamma, beta }, dout, grads, { x: 1e-6, gamma: 1e-10, beta: 1e-10 }),
+        checkLayer("spatial batchnorm", f, spatialBatchnormBackward, { x, gamma, beta }, dout, t),
       ]);
     },
   },
@@ -386,9 +393,10 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     description: "spatialGroupnormBackward, x = 5·randn(2, 6, 4, 5) + 12, G = 2",
     run() {
       const { x, gamma, beta, dout } = normCase([2, 6, 4, 5], [1, 6, 1, 1]);
-      const f = (x: Tensor, gamma: Tensor, beta: Tensor) => spatialGroupnormForward(x, gamma, beta, 2).out;
-      const grads = spatialGroupnormBackward(dout, spatialGroupnormForward(x, gamma, beta, 2).cache);
-      return result("spatial-groupnorm", [checkBlock("spatial groupnorm", f, { x, gamma, beta }, dout, grads, 1e-7)]);
+      const f = (x: Tensor, gamma: Tensor, beta: Tensor) => spatialGroupnormForward(x, gamma, beta, 2);
+      return result("spatial-groupnorm", [
+        checkLayer("spatial groupnorm", f, spatialGroupnormBackward, { x, gamma, beta }, dout, 1e-7),
+      ]);
     },
   },
   {
@@ -397,9 +405,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     run() {
       const rs = new RandomState(231);
       const x = rs.randn(2, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(2, 10);
-      const grads = affineReluBackward(dout, affineReluForward(x, w, b).cache);
       return result("affine-relu", [
-        checkBlock("affine-relu", (x, w, b) => affineReluForward(x, w, b).out, { x, w, b }, dout, grads, 1e-7),
+        checkLayer("affine-relu", affineReluForward, affineReluBackward, { x, w, b }, dout, 1e-7),
       ]);
     },
   },
@@ -411,13 +418,11 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
       const gamma = rs.randn(10), beta = rs.randn(10);
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
-        affineBatchnormReluForward(x, w, b, gamma, beta, { mode: "train" }).out;
-      const grads = affineBatchnormReluBackward(
-        dout,
-        affineBatchnormReluForward(x, w, b, gamma, beta, { mode: "train" }).cache,
-      );
+        affineBatchnormReluForward(x, w, b, gamma, beta, { mode: "train" });
       return result("affine-batchnorm-relu", [
-        checkBlock("affine-batchnorm-relu", f, { x, w, b, gamma, beta }, dout, grads, 1e-7, ["b"]),
+        checkLayer("affine-batchnorm-relu", f, affineBatchnormReluBackward, { x, w, b, gamma, beta }, dout, 1e-7, [
+          "b",
+        ]),
       ]);
     },
   },
@@ -429,10 +434,9 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
       const gamma = rs.randn(10), beta = rs.randn(10);
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
-        affineLayernormReluForward(x, w, b, gamma, beta, {}).out;
-      const grads = affineLayernormReluBackward(dout, affineLayernormReluForward(x, w, b, gamma, beta, {}).cache);
+        affineLayernormReluForward(x, w, b, gamma, beta, {});
       return result("affine-layernorm-relu", [
-        checkBlock("affine-layernorm-relu", f, { x, w, b, gamma, beta }, dout, grads, 1e-7),
+        checkLayer("affine-layernorm-relu", f, affineLayernormReluBackward, { x, w, b, gamma, beta }, dout, 1e-7),
       ]);
     },
   },
@@ -443,10 +447,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const rs = new RandomState(231);
       const x = rs.randn(2, 3, 8, 8), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
       const param = { stride: 1, pad: 1 };
-      const grads = convReluBackward(dout, convReluForward(x, w, b, param).cache);
-      return result("conv-relu", [
-        checkBlock("conv-relu", (x, w, b) => convReluForward(x, w, b, param).out, { x, w, b }, dout, grads, 1e-7),
-      ]);
+      const f = (x: Tensor, w: Tensor, b: Tensor) => convReluForward(x, w, b, param);
+      return result("conv-relu", [checkLayer("conv-relu", f, convReluBackward, { x, w, b }, dout, 1e-7)]);
     },
   },
   {
@@ -456,17 +458,8 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const rs = new RandomState(231);
       const x = rs.randn(2, 3, 16, 16), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
       const conv = { stride: 1, pad: 1 }, pool = { poolHeight: 2, poolWidth: 2, stride: 2 };
-      const grads = convReluPoolBackward(dout, convReluPoolForward(x, w, b, conv, pool).cache);
-      return result("conv-relu-pool", [
-        checkBlock(
-          "conv-relu-pool",
-          (x, w, b) => convReluPoolForward(x, w, b, conv, pool).out,
-          { x, w, b },
-          dout,
-          grads,
-          1e-7,
-        ),
-      ]);
+      const f = (x: Tensor, w: Tensor, b: Tensor) => convReluPoolForward(x, w, b, conv, pool);
+      return result("conv-relu-pool", [checkLayer("conv-relu-pool", f, convReluPoolBackward, { x, w, b }, dout, 1e-7)]);
     },
   },
   {
@@ -478,13 +471,9 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const gamma = rs.randn(4), beta = rs.randn(4);
       const conv = { stride: 1, pad: 1 };
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
-        convBatchnormReluForward(x, w, b, gamma, beta, conv, { mode: "train" }).out;
-      const grads = convBatchnormReluBackward(
-        dout,
-        convBatchnormReluForward(x, w, b, gamma, beta, conv, { mode: "train" }).cache,
-      );
+        convBatchnormReluForward(x, w, b, gamma, beta, conv, { mode: "train" });
       return result("conv-batchnorm-relu", [
-        checkBlock("conv-batchnorm-relu", f, { x, w, b, gamma, beta }, dout, grads, 1e-7, ["b"]),
+        checkLayer("conv-batchnorm-relu", f, convBatchnormReluBackward, { x, w, b, gamma, beta }, dout, 1e-7, ["b"]),
       ]);
     },
   },
