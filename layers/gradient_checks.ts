@@ -287,28 +287,20 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       return result("relu", [checkLayer("relu", reluForward, reluBackward, { x }, dout, 1e-9)]);
     },
   },
-  {
-    name: "softmax-loss",
-    description: "softmaxLoss, scores 0.001·randn(50, 10)",
+  ...([
+    ["softmax-loss", "softmaxLoss", "softmax loss", softmaxLoss, 5e-8],
+    ["svm-loss", "svmLoss", "SVM loss", svmLoss, 2e-8],
+  ] as const).map(([name, fn, layer, loss, threshold]): GradientCheck => ({
+    name,
+    description: `${fn}, scores 0.001·randn(50, 10)`,
     run() {
       const rs = new RandomState(231);
       const x = scale(rs.randn(50, 10), 0.001), y = labels(rs.randint(10, undefined, [50]) as Tensor);
-      const { dx } = softmaxLoss(x, y);
-      const num = evalNumericalGradient((t) => softmaxLoss(t, y).loss, clone(x));
-      return result("softmax-loss", [{ rows: [row("softmax loss", "dx", relError(dx, num), 5e-8)] }]);
+      const { dx } = loss(x, y);
+      const num = evalNumericalGradient((t) => loss(t, y).loss, clone(x));
+      return result(name, [{ rows: [row(layer, "dx", relError(dx, num), threshold)] }]);
     },
-  },
-  {
-    name: "svm-loss",
-    description: "svmLoss, scores 0.001·randn(50, 10)",
-    run() {
-      const rs = new RandomState(231);
-      const x = scale(rs.randn(50, 10), 0.001), y = labels(rs.randint(10, undefined, [50]) as Tensor);
-      const { dx } = svmLoss(x, y);
-      const num = evalNumericalGradient((t) => svmLoss(t, y).loss, clone(x));
-      return result("svm-loss", [{ rows: [row("SVM loss", "dx", relError(dx, num), 2e-8)] }]);
-    },
-  },
+  })),
   {
     name: "batchnorm",
     description: "batchnormBackward and batchnormBackwardAlt, x = 5·randn(4, 5) + 12",
