@@ -195,6 +195,36 @@ function state(config: Record<string, unknown>, key: string, w: Tensor, rule: st
   return t.data;
 }
 
+/** The range of each scalar a rule reads: `[lo, hi]`, or `[lo, hi)` where the third entry is true. */
+const SCALAR_RANGES: Readonly<Record<string, readonly [number, number, boolean?]>> = {
+  learningRate: [0, Infinity],
+  momentum: [0, 1],
+  decayRate: [0, 1],
+  epsilon: [0, Infinity],
+  beta1: [0, 1, true],
+  beta2: [0, 1, true],
+  t: [0, Number.MAX_SAFE_INTEGER],
+  weightDecay: [0, Infinity],
+};
+
+/**
+ * Checks `w`, `dw` and the config's keys for `rule`, and returns readers of the config: `scalar(key, fallback)`
+ * fills in the default and checks the value against its range, `state(key)` allocates zeros like `w` on the
+ * first call.
+ */
+function readConfig(rule: UpdateRuleName, w: Tensor, dw: Tensor, config: object) {
+  checkPair(w, dw, rule);
+  checkKeys(config, rule);
+  const c = config as Record<string, unknown>;
+  return {
+    scalar(key: string, fallback: number): number {
+      const [lo, hi, hiOpen] = SCALAR_RANGES[key];
+      return scalar(c, key, fallback, rule, lo, hi, hiOpen);
+    },
+    state: (key: string): Data => state(c, key, w, rule),
+  };
+}
+
 /**
  * Vanilla stochastic gradient descent: `w −= learningRate · dw`.
  *
@@ -212,10 +242,8 @@ function state(config: Record<string, unknown>, key: string, w: Tensor, rule: st
  * ```
  */
 export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): UpdateResult<SgdConfig> {
-  checkPair(w, dw, "sgd");
-  checkKeys(config, "sgd");
-  const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-2, "sgd", 0, Infinity);
+  const read = readConfig("sgd", w, dw, config);
+  const lr = read.scalar("learningRate", 1e-2);
   sgdData(w.data, dw.data, lr);
   return { nextW: w, config: config as SgdConfig };
 }
@@ -246,12 +274,10 @@ export function sgdMomentum(
   dw: Tensor,
   config: Partial<SgdMomentumConfig> = {},
 ): UpdateResult<SgdMomentumConfig> {
-  checkPair(w, dw, "sgdMomentum");
-  checkKeys(config, "sgdMomentum");
-  const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-2, "sgdMomentum", 0, Infinity);
-  const mu = scalar(c, "momentum", 0.9, "sgdMomentum", 0, 1);
-  const v = state(c, "velocity", w, "sgdMomentum");
+  const read = readConfig("sgdMomentum", w, dw, config);
+  const lr = read.scalar("learningRate", 1e-2);
+  const mu = read.scalar("momentum", 0.9);
+  const v = read.state("velocity");
   sgdMomentumData(w.data, dw.data, v, lr, mu);
   return { nextW: w, config: config as SgdMomentumConfig };
 }
@@ -266,13 +292,11 @@ export function sgdMomentum(
  *   filled in and returned, `cache` updated in place
  */
 export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = {}): UpdateResult<RmspropConfig> {
-  checkPair(w, dw, "rmsprop");
-  checkKeys(config, "rmsprop");
-  const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-2, "rmsprop", 0, Infinity);
-  const decay = scalar(c, "decayRate", 0.99, "rmsprop", 0, 1);
-  const eps = scalar(c, "epsilon", 1e-8, "rmsprop", 0, Infinity);
-  const cache = state(c, "cache", w, "rmsprop");
+  const read = readConfig("rmsprop", w, dw, config);
+  const lr = read.scalar("learningRate", 1e-2);
+  const decay = read.scalar("decayRate", 0.99);
+  const eps = read.scalar("epsilon", 1e-8);
+  const cache = read.state("cache");
   rmspropData(w.data, dw.data, cache, lr, decay, eps);
   return { nextW: w, config: config as RmspropConfig };
 }
@@ -301,19 +325,17 @@ export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = 
  * ```
  */
 export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): UpdateResult<AdamConfig> {
-  checkPair(w, dw, "adam");
-  checkKeys(config, "adam");
-  const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-3, "adam", 0, Infinity);
-  const b1 = scalar(c, "beta1", 0.9, "adam", 0, 1, true);
-  const b2 = scalar(c, "beta2", 0.999, "adam", 0, 1, true);
-  const eps = scalar(c, "epsilon", 1e-8, "adam", 0, Infinity);
-  const t0 = scalar(c, "t", 0, "adam", 0, Number.MAX_SAFE_INTEGER);
+  const read = readConfig("adam", w, dw, config);
+  const lr = read.scalar("learningRate", 1e-3);
+  const b1 = read.scalar("beta1", 0.9);
+  const b2 = read.scalar("beta2", 0.999);
+  const eps = read.scalar("epsilon", 1e-8);
+  const t0 = read.scalar("t", 0);
   if (!Number.isInteger(t0)) throw new Error(`adam: config.t = ${t0} must be a non-negative integer`);
-  const m = state(c, "m", w, "adam");
-  const v = state(c, "v", w, "adam");
+  const m = read.state("m");
+  const v = read.state("v");
   const t = t0 + 1;
-  c.t = t;
+  config.t = t;
   adamData(w.data, dw.data, m, v, lr, b1, b2, eps, 1 - b1 ** t, 1 - b2 ** t);
   return { nextW: w, config: config as AdamConfig };
 }
@@ -469,13 +491,11 @@ function sgdTorch(
   config: Partial<SgdTorchConfig>,
   nesterov: boolean,
 ): UpdateResult<SgdTorchConfig> {
-  checkPair(w, dw, rule);
-  checkKeys(config, rule);
-  const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-2, rule, 0, Infinity);
-  const mu = scalar(c, "momentum", nesterov ? 0.9 : 0, rule, 0, 1);
-  const wd = scalar(c, "weightDecay", 0, rule, 0, Infinity);
-  const buf = mu === 0 && !nesterov ? null : state(c, "momentumBuffer", w, rule);
+  const read = readConfig(rule, w, dw, config);
+  const lr = read.scalar("learningRate", 1e-2);
+  const mu = read.scalar("momentum", nesterov ? 0.9 : 0);
+  const wd = read.scalar("weightDecay", 0);
+  const buf = mu === 0 && !nesterov ? null : read.state("momentumBuffer");
   const wv = w.data, g = dw.data;
   for (let i = 0; i < wv.length; i++) {
     // The order of PyTorch's `_single_tensor_sgd`: d = g + wd·w; buf = mu·buf + d; d = d + mu·buf (Nesterov) or buf.
@@ -576,11 +596,10 @@ export function sgdWeightDecay(
  * ```
  */
 export function adamw(w: Tensor, dw: Tensor, config: Partial<AdamwConfig> = {}): UpdateResult<AdamwConfig> {
-  checkPair(w, dw, "adamw");
-  checkKeys(config, "adamw");
+  const read = readConfig("adamw", w, dw, config);
   const c = config as Record<string, unknown>;
-  const lr = scalar(c, "learningRate", 1e-3, "adamw", 0, Infinity);
-  const wd = scalar(c, "weightDecay", 1e-2, "adamw", 0, Infinity);
+  const lr = read.scalar("learningRate", 1e-3);
+  const wd = read.scalar("weightDecay", 1e-2);
   if (wd !== 0) {
     const keep = 1 - lr * wd, wv = w.data;
     for (let i = 0; i < wv.length; i++) wv[i] *= keep;
