@@ -176,6 +176,18 @@ function normCase(xShape: number[], paramShape: number[]) {
 }
 
 /**
+ * The notebooks' inputs of a block that starts with an affine or conv layer: x, w, b (`w`'s output width)
+ * and dout, then gamma and beta of that width (used by the blocks with a normalization layer), in that order
+ * from one RandomState(231).
+ */
+function linearCase(xShape: number[], wShape: number[], doutShape: number[]) {
+  const rs = new RandomState(231);
+  const width = wShape.length === 2 ? wShape[1] : wShape[0];
+  const x = rs.randn(...xShape), w = rs.randn(...wShape), b = rs.randn(width), dout = rs.randn(...doutShape);
+  return { x, w, b, dout, gamma: rs.randn(width), beta: rs.randn(width) };
+}
+
+/**
  * Checks every parameter gradient of `model` against centered differences
  * of its full loss, as the notebooks' model cells do. Parameters in
  * `vanish` have a true gradient of exactly 0.
@@ -273,8 +285,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "affine",
     description: "affineBackward, x (10, 2, 3), w (6, 5), b (5,)",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(10, 2, 3), w = rs.randn(6, 5), b = rs.randn(5), dout = rs.randn(10, 5);
+      const { x, w, b, dout } = linearCase([10, 2, 3], [6, 5], [10, 5]);
       return result("affine", [checkLayer("affine", affineForward, affineBackward, { x, w, b }, dout, 1e-9)]);
     },
   },
@@ -344,8 +355,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: `conv-${kind}`,
     description: `convBackward${kind === "naive" ? "Naive" : "Fast"}, x (4, 3, 5, 5), w (2, 3, 3, 3), stride 1, pad 1`,
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(4, 3, 5, 5), w = rs.randn(2, 3, 3, 3), b = rs.randn(2), dout = rs.randn(4, 2, 5, 5);
+      const { x, w, b, dout } = linearCase([4, 3, 5, 5], [2, 3, 3, 3], [4, 2, 5, 5]);
       const param = { stride: 1, pad: 1 };
       const conv = (x: Tensor, w: Tensor, b: Tensor) => forward(x, w, b, param);
       return result(`conv-${kind}`, [checkLayer(`conv (${kind})`, conv, backward, { x, w, b }, dout, 5e-8)]);
@@ -395,8 +405,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "affine-relu",
     description: "affineReluBackward, x (2, 3, 4), w (12, 10)",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(2, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(2, 10);
+      const { x, w, b, dout } = linearCase([2, 3, 4], [12, 10], [2, 10]);
       return result("affine-relu", [
         checkLayer("affine-relu", affineReluForward, affineReluBackward, { x, w, b }, dout, 1e-7),
       ]);
@@ -406,9 +415,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "affine-batchnorm-relu",
     description: "affineBatchnormReluBackward, x (4, 3, 4), w (12, 10)",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
-      const gamma = rs.randn(10), beta = rs.randn(10);
+      const { x, w, b, dout, gamma, beta } = linearCase([4, 3, 4], [12, 10], [4, 10]);
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
         affineBatchnormReluForward(x, w, b, gamma, beta, { mode: "train" });
       return result("affine-batchnorm-relu", [
@@ -422,9 +429,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "affine-layernorm-relu",
     description: "affineLayernormReluBackward, x (4, 3, 4), w (12, 10)",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(4, 3, 4), w = rs.randn(12, 10), b = rs.randn(10), dout = rs.randn(4, 10);
-      const gamma = rs.randn(10), beta = rs.randn(10);
+      const { x, w, b, dout, gamma, beta } = linearCase([4, 3, 4], [12, 10], [4, 10]);
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
         affineLayernormReluForward(x, w, b, gamma, beta, {});
       return result("affine-layernorm-relu", [
@@ -436,8 +441,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "conv-relu",
     description: "convReluBackward, x (2, 3, 8, 8), w (3, 3, 3, 3), pad 1",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(2, 3, 8, 8), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
+      const { x, w, b, dout } = linearCase([2, 3, 8, 8], [3, 3, 3, 3], [2, 3, 8, 8]);
       const param = { stride: 1, pad: 1 };
       const f = (x: Tensor, w: Tensor, b: Tensor) => convReluForward(x, w, b, param);
       return result("conv-relu", [checkLayer("conv-relu", f, convReluBackward, { x, w, b }, dout, 1e-7)]);
@@ -447,8 +451,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "conv-relu-pool",
     description: "convReluPoolBackward, x (2, 3, 16, 16), w (3, 3, 3, 3), pad 1, 2×2 pool",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(2, 3, 16, 16), w = rs.randn(3, 3, 3, 3), b = rs.randn(3), dout = rs.randn(2, 3, 8, 8);
+      const { x, w, b, dout } = linearCase([2, 3, 16, 16], [3, 3, 3, 3], [2, 3, 8, 8]);
       const conv = { stride: 1, pad: 1 }, pool = { poolHeight: 2, poolWidth: 2, stride: 2 };
       const f = (x: Tensor, w: Tensor, b: Tensor) => convReluPoolForward(x, w, b, conv, pool);
       return result("conv-relu-pool", [checkLayer("conv-relu-pool", f, convReluPoolBackward, { x, w, b }, dout, 1e-7)]);
@@ -458,9 +461,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "conv-batchnorm-relu",
     description: "convBatchnormReluBackward, x (2, 3, 6, 6), w (4, 3, 3, 3), pad 1",
     run() {
-      const rs = new RandomState(231);
-      const x = rs.randn(2, 3, 6, 6), w = rs.randn(4, 3, 3, 3), b = rs.randn(4), dout = rs.randn(2, 4, 6, 6);
-      const gamma = rs.randn(4), beta = rs.randn(4);
+      const { x, w, b, dout, gamma, beta } = linearCase([2, 3, 6, 6], [4, 3, 3, 3], [2, 4, 6, 6]);
       const conv = { stride: 1, pad: 1 };
       const f = (x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor) =>
         convBatchnormReluForward(x, w, b, gamma, beta, conv, { mode: "train" });
