@@ -49,6 +49,36 @@ export async function browserSkipReason(): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * A test that drives headless Chromium, ignored when `skip` (from `browserSkipReason`) says why it cannot run.
+ * `fn` gets the test context, a launched browser and a fresh temporary folder (named `prefix…`); the browser
+ * is closed and the folder removed afterwards. The resource and op sanitizers are off: the browser's pipes
+ * and timers outlive the steps that use them.
+ */
+export function browserTest(
+  name: string,
+  skip: string | undefined,
+  prefix: string,
+  fn: (t: Deno.TestContext, browser: Browser, dir: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: skip !== undefined,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn(t) {
+      const dir = await Deno.makeTempDir({ prefix });
+      const browser = await Browser.launch(findChromium()!);
+      try {
+        await fn(t, browser, dir);
+      } finally {
+        await browser.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
 /** A DevTools event; `sessionId` names the tab it comes from. */
 export interface CdpEvent {
   method: string;

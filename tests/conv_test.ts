@@ -6,18 +6,21 @@ import { col2im, im2col } from "../layers/kernels/im2col.ts";
 import { relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, astype, linspace, reshape, type Tensor, zeros } from "../layers/tensor.ts";
-import { type Arr, assertMatchesPrinted8, fixtureTensor, normwiseError, readFixture } from "./helpers.ts";
+import {
+  type Arr,
+  assertMatchesPrinted8,
+  fixtureTensor,
+  type LayerCase,
+  normwiseError,
+  readFixture,
+} from "./helpers.ts";
 
-interface ConvFixture {
-  name: string;
+/** A case of tests/fixtures/conv_pool.py's "conv": the layer's parameters, weights and their gradients too. */
+interface ConvFixture extends LayerCase {
   stride: number;
   pad: number;
-  x: Arr;
   w: Arr;
   b: Arr;
-  out: Arr;
-  dout: Arr;
-  dx: Arr;
   dw: Arr;
   db: Arr;
 }

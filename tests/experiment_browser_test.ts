@@ -14,7 +14,7 @@
 import { assert, assertEquals, assertGreater } from "@std/assert";
 import { main } from "../pipeline/commands/experiment.ts";
 import { EXPERIMENTS } from "../pipeline/commands/experiments/index.ts";
-import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
+import { browserSkipReason, browserTest, Page } from "./browser.ts";
 
 const skip = await browserSkipReason();
 if (skip) console.warn(`experiment_browser_test: skipped, ${skip}`);
@@ -45,54 +45,46 @@ const INSPECT = `(() => ({
 
 const SHOTS = new URL("../out/screenshots/experiments/", import.meta.url).pathname;
 
-Deno.test({
-  name: "every experiment's report opens offline in headless Chromium: charts drawn, images shown, no errors",
-  ignore: skip !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn(t) {
-    const root = await Deno.makeTempDir({ prefix: "gradstream-experiment-reports-" });
-    const browser = await Browser.launch(findChromium()!);
-    try {
-      const tab = await Page.open(browser, { offline: true });
-      for (const experiment of EXPERIMENTS) {
-        await t.step(experiment.name, async () => {
-          const err: string[] = [];
-          const code = await main([experiment.name, "--quick", "--quiet", "--out", root], {
-            out: () => {},
-            err: (l) => err.push(l),
-          });
-          assertEquals(code, 0, err.join("\n"));
-          await tab.goto(`file://${root}/${experiment.name}/report.html`);
-          await tab.eval("window.gradstream.ready.then(() => true)");
-          const seen = await tab.eval<Seen>(INSPECT);
-          await tab.screenshot(`${SHOTS}${experiment.name}.png`);
-          assert(seen.title.length > 0, "the page has no title");
-          assertGreater(seen.charts.length + seen.images.length, 0, "nothing to see");
-          for (const c of seen.charts) {
-            assert(c.interactive && !c.failed, `${c.id} (${c.title}) was not drawn by vega-embed`);
-            assertGreater(c.marks, 0, `${c.id} (${c.title}) has no marks`);
-          }
-          for (const img of seen.images) {
-            assert(img.decoded, `image "${img.alt}" did not decode`);
-            // An image squeezed to a fraction of its size (a layout bug) is as good as missing.
-            assert(
-              img.shown >= 0.9 * Math.min(img.wanted, 1000),
-              `image "${img.alt}" is shown ${img.shown} px wide, ${img.wanted} px wanted`,
-            );
-          }
-          assertEquals(tab.errors, [], "console errors");
-          assertEquals(
-            tab.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")),
-            [],
-            "network requests",
-          );
+browserTest(
+  "every experiment's report opens offline in headless Chromium: charts drawn, images shown, no errors",
+  skip,
+  "gradstream-experiment-reports-",
+  async (t, browser, root) => {
+    const tab = await Page.open(browser, { offline: true });
+    for (const experiment of EXPERIMENTS) {
+      await t.step(experiment.name, async () => {
+        const err: string[] = [];
+        const code = await main([experiment.name, "--quick", "--quiet", "--out", root], {
+          out: () => {},
+          err: (l) => err.push(l),
         });
-      }
-      console.log(`experiment_browser_test: screenshots in ${SHOTS}`);
-    } finally {
-      await browser.close();
-      await Deno.remove(root, { recursive: true });
+        assertEquals(code, 0, err.join("\n"));
+        await tab.goto(`file://${root}/${experiment.name}/report.html`);
+        await tab.eval("window.gradstream.ready.then(() => true)");
+        const seen = await tab.eval<Seen>(INSPECT);
+        await tab.screenshot(`${SHOTS}${experiment.name}.png`);
+        assert(seen.title.length > 0, "the page has no title");
+        assertGreater(seen.charts.length + seen.images.length, 0, "nothing to see");
+        for (const c of seen.charts) {
+          assert(c.interactive && !c.failed, `${c.id} (${c.title}) was not drawn by vega-embed`);
+          assertGreater(c.marks, 0, `${c.id} (${c.title}) has no marks`);
+        }
+        for (const img of seen.images) {
+          assert(img.decoded, `image "${img.alt}" did not decode`);
+          // An image squeezed to a fraction of its size (a layout bug) is as good as missing.
+          assert(
+            img.shown >= 0.9 * Math.min(img.wanted, 1000),
+            `image "${img.alt}" is shown ${img.shown} px wide, ${img.wanted} px wanted`,
+          );
+        }
+        assertEquals(tab.errors, [], "console errors");
+        assertEquals(
+          tab.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")),
+          [],
+          "network requests",
+        );
+      });
     }
+    console.log(`experiment_browser_test: screenshots in ${SHOTS}`);
   },
-});
+);

@@ -20,6 +20,15 @@ export interface Arr {
   data: number[];
 }
 
+/** A named case of a layer in a fixture: its input, output, upstream gradient and input gradient. */
+export interface LayerCase {
+  name: string;
+  x: Arr;
+  out: Arr;
+  dout: Arr;
+  dx: Arr;
+}
+
 /**
  * The parsed JSON of `tests/fixtures/<name>` (e.g. `"basic_layers.json"`).
  * Untyped unless `T` is given: each test describes the part it reads.

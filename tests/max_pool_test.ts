@@ -4,17 +4,13 @@ import { maxPoolBackwardFast, maxPoolForwardFast } from "../layers/max_pool_fast
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, astype, linspace, reshape, Tensor, toNested, zeros } from "../layers/tensor.ts";
-import { type Arr, assertMatchesPrinted8, fixtureTensor, readFixture } from "./helpers.ts";
+import { assertMatchesPrinted8, fixtureTensor, type LayerCase, readFixture } from "./helpers.ts";
 
-interface PoolFixture {
-  name: string;
+/** A case of tests/fixtures/conv_pool.py's "pool": the pooling window and stride too. */
+interface PoolFixture extends LayerCase {
   poolHeight: number;
   poolWidth: number;
   stride: number;
-  x: Arr;
-  out: Arr;
-  dout: Arr;
-  dx: Arr;
 }
 const fixture = await readFixture<{ pool: PoolFixture[] }>("conv_pool.json");
 

@@ -19,7 +19,7 @@ import { renderReport, writeReport } from "../reports/render.ts";
 import { lossRows } from "../reports/run_data.ts";
 import { filterGridSection, gradientCheckSection, imagesSection, trainingReport } from "../reports/run_report.ts";
 import { accuracyPanelsSpec, dropoutSpec, weightScaleSpec } from "../reports/specs.ts";
-import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
+import { browserSkipReason, browserTest, Page } from "./browser.ts";
 import { readRunFixture } from "./helpers.ts";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
@@ -193,157 +193,149 @@ async function hoverTooltips(page: Page, selector: string): Promise<boolean> {
 
 const SHOTS = new URL("../out/screenshots/", import.meta.url).pathname;
 
-Deno.test({
-  name: "reports render in headless Chromium: charts drawn, no errors, no network, hostile labels stay text",
-  ignore: skip !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn(t) {
+browserTest(
+  "reports render in headless Chromium: charts drawn, no errors, no network, hostile labels stay text",
+  skip,
+  "gradstream-reports-",
+  async (t, browser, dir) => {
     const t0 = performance.now();
-    const dir = await Deno.makeTempDir({ prefix: "gradstream-reports-" });
-    const browser = await Browser.launch(findChromium()!);
-    try {
-      const files = await buildReports(dir);
-      const tBuilt = performance.now();
-      const page = await Page.open(browser, { offline: true });
+    const files = await buildReports(dir);
+    const tBuilt = performance.now();
+    const page = await Page.open(browser, { offline: true });
 
-      for (const [name, path] of Object.entries(files)) {
-        await t.step(`${name}.html: every chart interactive with marks, tooltips escape, offline`, async () => {
-          await page.goto(`file://${path}`);
-          await page.eval("window.gradstream.ready.then(() => true)");
-          const seen = await page.eval<Inspection>(INSPECT);
-          assertGreater(seen.charts.length, 1);
-          for (const c of seen.charts) {
-            assert(c.interactive && !c.failed, `${c.id} was not drawn by vega-embed`);
-            assertGreater(c.liveMarks, 0, `${c.id} has no marks`);
-            assertEquals(c.staticMarks, 0, `${c.id} still shows its static SVG`);
-          }
-          for (const img of seen.images) assert(img.data && img.width > 0, "an image did not decode");
-          assertStringIncludes(seen.text, HOSTILE);
-          assertEquals(seen.scripts, 5, "a script element was injected");
-          if (name === "training") {
-            assertStringIncludes(seen.title, HOSTILE);
-            assertStringIncludes(seen.charts[0].legendText, "<img src=x onerror");
-            assertEquals(await hoverTooltips(page, "#chart-1 .chart-live g.mark-symbol.role-mark path"), true);
-          } else {
-            assertEquals(await hoverTooltips(page, ".chart-live g.mark-symbol.role-mark path"), true);
-          }
-          assertEquals(await page.eval<number>(`document.querySelectorAll('img:not([src^="data:"])').length`), 0);
-          assertEquals(page.dialogs, [], "a dialog opened");
-          assertEquals(page.errors, [], "console errors");
-          assertEquals(await page.eval<number>("document.querySelectorAll('img[src=\"x\"]').length"), 0);
-          const outside = page.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:"));
-          assertEquals(outside, [], "the page made network requests");
-          await page.send("Input.dispatchMouseEvent", { type: "mouseMoved", x: 1, y: 1 });
-          await page.eval("window.scrollTo(0, 0)");
-          await page.screenshot(`${SHOTS}${name}.png`);
-          // How it prints (charts stay, menus and navigation go).
-          await page.send("Emulation.setEmulatedMedia", { media: "print" });
-          assertEquals(await page.eval<string>(`getComputedStyle(document.querySelector("nav.toc")).display`), "none");
-          await page.screenshot(`${SHOTS}${name}-print.png`);
-          await page.send("Emulation.setEmulatedMedia", { media: "" });
-        });
-      }
-
-      await t.step("without JavaScript the static SVG charts show, and labels stay text", async () => {
-        await page.send("Emulation.setScriptExecutionDisabled", { value: true });
-        for (const [name, path] of Object.entries(files)) {
-          await page.goto(`file://${path}`);
-          const seen = await page.eval<Inspection>(INSPECT);
-          for (const c of seen.charts) {
-            assert(!c.interactive, `${c.id} ran with JavaScript off`);
-            assertGreater(c.staticMarks, 0, `${c.id} static SVG has no marks`);
-          }
-          assertStringIncludes(seen.text, HOSTILE);
-          assertEquals(await page.eval<number>(`document.querySelectorAll('img:not([src^="data:"])').length`), 0);
-          assertEquals(page.dialogs, []);
-          assertEquals(page.errors, []);
-          await page.screenshot(`${SHOTS}${name}-nojs.png`);
+    for (const [name, path] of Object.entries(files)) {
+      await t.step(`${name}.html: every chart interactive with marks, tooltips escape, offline`, async () => {
+        await page.goto(`file://${path}`);
+        await page.eval("window.gradstream.ready.then(() => true)");
+        const seen = await page.eval<Inspection>(INSPECT);
+        assertGreater(seen.charts.length, 1);
+        for (const c of seen.charts) {
+          assert(c.interactive && !c.failed, `${c.id} was not drawn by vega-embed`);
+          assertGreater(c.liveMarks, 0, `${c.id} has no marks`);
+          assertEquals(c.staticMarks, 0, `${c.id} still shows its static SVG`);
         }
-        await page.send("Emulation.setScriptExecutionDisabled", { value: false });
-      });
-      page.close();
-
-      await t.step("a live page grows with the records serveRun streams over loopback", async () => {
-        const records = await readRunFixture("baseline");
-        const liveDir = await Deno.makeTempDir({ dir, prefix: "live-" });
-        const label = `live ${HOSTILE}`;
-        await writeReport(
-          `${liveDir}/report.html`,
-          trainingReport({
-            title: "Live run",
-            runs: [{ label, records: [] }],
-            live: { runLabel: label, maxPoints: 25 },
-            generatedAt: "now",
-          }),
-        );
-        let sent = 0;
-        const stream = new ReadableStream<TrainRecord>({
-          async pull(controller) {
-            if (sent === records.length) return controller.close();
-            // A few records at a time, so the page sees the run grow.
-            for (const end = Math.min(records.length, sent + 8); sent < end;) controller.enqueue(records[sent++]);
-            await new Promise((r) => setTimeout(r, 15));
-          },
-        });
-        const server = await serveRun(liveDir, stream, { batchMs: 20 });
-        const live = await Page.open(browser, { offline: false });
-        try {
-          await live.goto(server.url);
-          assert(
-            await live.eval<boolean>("!!window.gradstream"),
-            `the live page did not load: ${live.errors.join("; ")}`,
-          );
-          await live.eval(`new Promise((resolve) => {
-            const t0 = performance.now();
-            (function poll() {
-              if (document.documentElement.getAttribute("data-live") === "done" || performance.now() - t0 > 10000) resolve(true);
-              else setTimeout(poll, 50);
-            })();
-          })`);
-          const got = await live.eval<{ loss: unknown[]; accuracy: unknown[]; status: string; done: string | null }>(
-            `(async () => {
-            await window.gradstream.ready;
-            const v = window.gradstream.views;
-            return { loss: v["chart-0"].data("loss").map(({ run, iteration, epoch, loss, smoothed }) => ({ run, iteration, epoch, loss, smoothed })),
-              accuracy: v["chart-1"].data("accuracy").map(({ run, epoch, iteration, split, accuracy }) => ({ run, epoch, iteration, split, accuracy })),
-              status: document.getElementById("gs-live-status").textContent,
-              done: document.documentElement.getAttribute("data-live") };
-          })()`,
-          );
-          assertEquals(got.done, "done", "the page never saw the end of the stream");
-          assertEquals(
-            got.loss,
-            lossRows({ label, records }, { maxPoints: 25 }),
-            "live loss rows differ from the static report's",
-          );
-          assertEquals(got.accuracy.length, 2 * records.filter((r) => r.kind === "epoch").length);
-          assertStringIncludes(got.status, "Finished");
-          const marks = await live.eval<number>(
-            `document.querySelectorAll("#chart-0 .chart-live svg g.role-mark > *").length`,
-          );
-          assertEquals(marks, got.loss.length + 1, "one point per row and the smoothed line");
-          assertEquals(live.errors, []);
-          assertEquals(live.dialogs, []);
-          assertEquals(live.requests.filter((u) => !u.startsWith(server.url) && !u.startsWith("data:")), []);
-          await live.screenshot(`${SHOTS}live.png`);
-        } finally {
-          live.close();
-          await server.shutdown();
+        for (const img of seen.images) assert(img.data && img.width > 0, "an image did not decode");
+        assertStringIncludes(seen.text, HOSTILE);
+        assertEquals(seen.scripts, 5, "a script element was injected");
+        if (name === "training") {
+          assertStringIncludes(seen.title, HOSTILE);
+          assertStringIncludes(seen.charts[0].legendText, "<img src=x onerror");
+          assertEquals(await hoverTooltips(page, "#chart-1 .chart-live g.mark-symbol.role-mark path"), true);
+        } else {
+          assertEquals(await hoverTooltips(page, ".chart-live g.mark-symbol.role-mark path"), true);
         }
+        assertEquals(await page.eval<number>(`document.querySelectorAll('img:not([src^="data:"])').length`), 0);
+        assertEquals(page.dialogs, [], "a dialog opened");
+        assertEquals(page.errors, [], "console errors");
+        assertEquals(await page.eval<number>("document.querySelectorAll('img[src=\"x\"]').length"), 0);
+        const outside = page.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:"));
+        assertEquals(outside, [], "the page made network requests");
+        await page.send("Input.dispatchMouseEvent", { type: "mouseMoved", x: 1, y: 1 });
+        await page.eval("window.scrollTo(0, 0)");
+        await page.screenshot(`${SHOTS}${name}.png`);
+        // How it prints (charts stay, menus and navigation go).
+        await page.send("Emulation.setEmulatedMedia", { media: "print" });
+        assertEquals(await page.eval<string>(`getComputedStyle(document.querySelector("nav.toc")).display`), "none");
+        await page.screenshot(`${SHOTS}${name}-print.png`);
+        await page.send("Emulation.setEmulatedMedia", { media: "" });
       });
-      console.log(
-        `report_browser_test: built reports in ${(tBuilt - t0).toFixed(0)} ms, all checks in ${
-          (performance.now() - t0).toFixed(0)
-        } ms; ` +
-          `screenshots in ${SHOTS}`,
-      );
-    } finally {
-      await browser.close();
-      await Deno.remove(dir, { recursive: true });
     }
+
+    await t.step("without JavaScript the static SVG charts show, and labels stay text", async () => {
+      await page.send("Emulation.setScriptExecutionDisabled", { value: true });
+      for (const [name, path] of Object.entries(files)) {
+        await page.goto(`file://${path}`);
+        const seen = await page.eval<Inspection>(INSPECT);
+        for (const c of seen.charts) {
+          assert(!c.interactive, `${c.id} ran with JavaScript off`);
+          assertGreater(c.staticMarks, 0, `${c.id} static SVG has no marks`);
+        }
+        assertStringIncludes(seen.text, HOSTILE);
+        assertEquals(await page.eval<number>(`document.querySelectorAll('img:not([src^="data:"])').length`), 0);
+        assertEquals(page.dialogs, []);
+        assertEquals(page.errors, []);
+        await page.screenshot(`${SHOTS}${name}-nojs.png`);
+      }
+      await page.send("Emulation.setScriptExecutionDisabled", { value: false });
+    });
+    page.close();
+
+    await t.step("a live page grows with the records serveRun streams over loopback", async () => {
+      const records = await readRunFixture("baseline");
+      const liveDir = await Deno.makeTempDir({ dir, prefix: "live-" });
+      const label = `live ${HOSTILE}`;
+      await writeReport(
+        `${liveDir}/report.html`,
+        trainingReport({
+          title: "Live run",
+          runs: [{ label, records: [] }],
+          live: { runLabel: label, maxPoints: 25 },
+          generatedAt: "now",
+        }),
+      );
+      let sent = 0;
+      const stream = new ReadableStream<TrainRecord>({
+        async pull(controller) {
+          if (sent === records.length) return controller.close();
+          // A few records at a time, so the page sees the run grow.
+          for (const end = Math.min(records.length, sent + 8); sent < end;) controller.enqueue(records[sent++]);
+          await new Promise((r) => setTimeout(r, 15));
+        },
+      });
+      const server = await serveRun(liveDir, stream, { batchMs: 20 });
+      const live = await Page.open(browser, { offline: false });
+      try {
+        await live.goto(server.url);
+        assert(
+          await live.eval<boolean>("!!window.gradstream"),
+          `the live page did not load: ${live.errors.join("; ")}`,
+        );
+        await live.eval(`new Promise((resolve) => {
+        const t0 = performance.now();
+        (function poll() {
+          if (document.documentElement.getAttribute("data-live") === "done" || performance.now() - t0 > 10000) resolve(true);
+          else setTimeout(poll, 50);
+        })();
+      })`);
+        const got = await live.eval<{ loss: unknown[]; accuracy: unknown[]; status: string; done: string | null }>(
+          `(async () => {
+        await window.gradstream.ready;
+        const v = window.gradstream.views;
+        return { loss: v["chart-0"].data("loss").map(({ run, iteration, epoch, loss, smoothed }) => ({ run, iteration, epoch, loss, smoothed })),
+          accuracy: v["chart-1"].data("accuracy").map(({ run, epoch, iteration, split, accuracy }) => ({ run, epoch, iteration, split, accuracy })),
+          status: document.getElementById("gs-live-status").textContent,
+          done: document.documentElement.getAttribute("data-live") };
+      })()`,
+        );
+        assertEquals(got.done, "done", "the page never saw the end of the stream");
+        assertEquals(
+          got.loss,
+          lossRows({ label, records }, { maxPoints: 25 }),
+          "live loss rows differ from the static report's",
+        );
+        assertEquals(got.accuracy.length, 2 * records.filter((r) => r.kind === "epoch").length);
+        assertStringIncludes(got.status, "Finished");
+        const marks = await live.eval<number>(
+          `document.querySelectorAll("#chart-0 .chart-live svg g.role-mark > *").length`,
+        );
+        assertEquals(marks, got.loss.length + 1, "one point per row and the smoothed line");
+        assertEquals(live.errors, []);
+        assertEquals(live.dialogs, []);
+        assertEquals(live.requests.filter((u) => !u.startsWith(server.url) && !u.startsWith("data:")), []);
+        await live.screenshot(`${SHOTS}live.png`);
+      } finally {
+        live.close();
+        await server.shutdown();
+      }
+    });
+    console.log(
+      `report_browser_test: built reports in ${(tBuilt - t0).toFixed(0)} ms, all checks in ${
+        (performance.now() - t0).toFixed(0)
+      } ms; ` +
+        `screenshots in ${SHOTS}`,
+    );
   },
-});
+);
 
 Deno.test("renderReport output has no external URL a browser would fetch", async () => {
   const html = (await renderReport({ title: "t", sections: [] })).replace(

@@ -33,6 +33,22 @@ async function runFolder(): Promise<{ base: string; dir: string }> {
   return { base, dir };
 }
 
+/** A server test, skipped without --allow-net: `fn` gets a fresh run folder (see `runFolder`), removed after. */
+function serverTest(name: string, fn: (folder: { base: string; dir: string }) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: !net,
+    async fn() {
+      const folder = await runFolder();
+      try {
+        await fn(folder);
+      } finally {
+        await Deno.remove(folder.base, { recursive: true });
+      }
+    },
+  });
+}
+
 /** Sends one raw HTTP/1.1 request (fetch would normalise the path or fix the Host) and returns the status line. */
 async function rawRequest(port: number, target: string, host = `127.0.0.1:${port}`): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -78,63 +94,55 @@ Deno.test("safeRelativePath refuses .., dot files, backslashes, NUL and bad esca
   }
 });
 
-Deno.test({
-  name: "serveRun serves the run folder's files and nothing outside it",
-  ignore: !net,
-  async fn() {
-    const { base, dir } = await runFolder();
-    await Deno.symlink(`${base}/secret.txt`, `${dir}/escape.txt`);
-    await Deno.symlink(base, `${dir}/up`);
-    await Deno.symlink(`${dir}/sub/data.json`, `${dir}/inside.json`);
-    const server = await serveRun(dir, ReadableStream.from<TrainRecord>([]));
-    try {
-      assert(server.url.startsWith("http://127.0.0.1:"));
-      const get = (path: string, init?: RequestInit) => fetch(new URL(path, server.url), init);
-      const index = await get("/");
-      assertEquals(index.status, 200);
-      assertEquals(index.headers.get("content-type"), "text/html; charset=utf-8");
-      assertEquals(index.headers.get("x-content-type-options"), "nosniff");
-      assertStringIncludes(await index.text(), "report");
-      const json = await get("/sub/data.json");
-      assertEquals([json.status, json.headers.get("content-type"), await json.text()], [
-        200,
-        "application/json",
-        '{"ok":true}',
-      ]);
-      const inside = await get("/inside.json");
-      assertEquals([inside.status, await inside.text()], [200, '{"ok":true}']);
-      const status = async (path: string, init?: RequestInit) => {
-        const r = await get(path, init);
-        await r.body?.cancel();
-        return r.status;
-      };
-      assertEquals(await status("/missing.html"), 404);
-      assertEquals(await status("/sub"), 404);
-      assertEquals(await status("/escape.txt"), 403);
-      assertEquals(await status("/up/secret.txt"), 403);
-      assertEquals(await status("/.report.html.tmp-1-ab"), 400);
-      assertEquals(await status("/..%2fsecret.txt"), 400);
-      assertEquals(await status("/%2e%2e/secret.txt"), 404); // fetch resolves %2e%2e itself: /secret.txt is not in the folder
-      assertEquals(await status("/", { method: "POST", body: "x" }), 405);
-      const head = await get("/", { method: "HEAD" });
-      assertEquals([head.status, head.headers.get("content-length")], [200, "28"]);
-      // Paths as a client could send them, unnormalised, and a foreign Host (DNS rebinding).
-      assertStringIncludes(await rawRequest(server.port, "/../secret.txt"), " 404");
-      assertStringIncludes(await rawRequest(server.port, "/..%2f..%2fetc%2fpasswd"), " 400");
-      assertStringIncludes(await rawRequest(server.port, "/report.html"), " 200");
-      assertStringIncludes(await rawRequest(server.port, "/report.html", "evil.example:80"), " 403");
-    } finally {
-      await server.shutdown();
-      await Deno.remove(base, { recursive: true });
-    }
-  },
+serverTest("serveRun serves the run folder's files and nothing outside it", async ({ base, dir }) => {
+  await Deno.symlink(`${base}/secret.txt`, `${dir}/escape.txt`);
+  await Deno.symlink(base, `${dir}/up`);
+  await Deno.symlink(`${dir}/sub/data.json`, `${dir}/inside.json`);
+  const server = await serveRun(dir, ReadableStream.from<TrainRecord>([]));
+  try {
+    assert(server.url.startsWith("http://127.0.0.1:"));
+    const get = (path: string, init?: RequestInit) => fetch(new URL(path, server.url), init);
+    const index = await get("/");
+    assertEquals(index.status, 200);
+    assertEquals(index.headers.get("content-type"), "text/html; charset=utf-8");
+    assertEquals(index.headers.get("x-content-type-options"), "nosniff");
+    assertStringIncludes(await index.text(), "report");
+    const json = await get("/sub/data.json");
+    assertEquals([json.status, json.headers.get("content-type"), await json.text()], [
+      200,
+      "application/json",
+      '{"ok":true}',
+    ]);
+    const inside = await get("/inside.json");
+    assertEquals([inside.status, await inside.text()], [200, '{"ok":true}']);
+    const status = async (path: string, init?: RequestInit) => {
+      const r = await get(path, init);
+      await r.body?.cancel();
+      return r.status;
+    };
+    assertEquals(await status("/missing.html"), 404);
+    assertEquals(await status("/sub"), 404);
+    assertEquals(await status("/escape.txt"), 403);
+    assertEquals(await status("/up/secret.txt"), 403);
+    assertEquals(await status("/.report.html.tmp-1-ab"), 400);
+    assertEquals(await status("/..%2fsecret.txt"), 400);
+    assertEquals(await status("/%2e%2e/secret.txt"), 404); // fetch resolves %2e%2e itself: /secret.txt is not in the folder
+    assertEquals(await status("/", { method: "POST", body: "x" }), 405);
+    const head = await get("/", { method: "HEAD" });
+    assertEquals([head.status, head.headers.get("content-length")], [200, "28"]);
+    // Paths as a client could send them, unnormalised, and a foreign Host (DNS rebinding).
+    assertStringIncludes(await rawRequest(server.port, "/../secret.txt"), " 404");
+    assertStringIncludes(await rawRequest(server.port, "/..%2f..%2fetc%2fpasswd"), " 400");
+    assertStringIncludes(await rawRequest(server.port, "/report.html"), " 200");
+    assertStringIncludes(await rawRequest(server.port, "/report.html", "evil.example:80"), " 403");
+  } finally {
+    await server.shutdown();
+  }
 });
 
-Deno.test({
-  name: "serveRun streams every record to a page, batched, then a done event; Last-Event-ID resumes",
-  ignore: !net,
-  async fn() {
-    const { base, dir } = await runFolder();
+serverTest(
+  "serveRun streams every record to a page, batched, then a done event; Last-Event-ID resumes",
+  async ({ dir }) => {
     const records = [1, 2, 3, 4, 5].map(iteration).concat(END);
     let controller!: ReadableStreamDefaultController<TrainRecord>;
     const stream = new ReadableStream<TrainRecord>({ start: (c) => void (controller = c) });
@@ -161,52 +169,36 @@ Deno.test({
       assertEquals(server.clients, 0);
     } finally {
       await server.shutdown();
-      await Deno.remove(base, { recursive: true });
     }
   },
+);
+
+serverTest("serveRun with lingerMs stops by itself once the records end", async ({ dir }) => {
+  const t0 = performance.now();
+  const server = await serveRun(dir, ReadableStream.from([iteration(1), END]), { lingerMs: 20 });
+  await server.finished;
+  assert(performance.now() - t0 < 3000, "took too long to stop");
+  await assertRejects(() => fetch(server.url, { signal: AbortSignal.timeout(2000) }));
 });
 
-Deno.test({
-  name: "serveRun with lingerMs stops by itself once the records end",
-  ignore: !net,
-  async fn() {
-    const { base, dir } = await runFolder();
-    try {
-      const t0 = performance.now();
-      const server = await serveRun(dir, ReadableStream.from([iteration(1), END]), { lingerMs: 20 });
-      await server.finished;
-      assert(performance.now() - t0 < 3000, "took too long to stop");
-      await assertRejects(() => fetch(server.url, { signal: AbortSignal.timeout(2000) }));
-    } finally {
-      await Deno.remove(base, { recursive: true });
-    }
-  },
-});
-
-Deno.test({
-  name: "serveRun's shutdown ends open event streams and cancels the record stream",
-  ignore: !net,
-  async fn() {
-    const { base, dir } = await runFolder();
-    let cancelled = false;
-    const stream = new ReadableStream<TrainRecord>({
-      start: (c) => c.enqueue(iteration(1)),
-      cancel: () => void (cancelled = true),
-    });
-    const server = await serveRun(dir, stream, { batchMs: 1 });
-    try {
-      const res = await fetch(`${server.url}events`, { signal: AbortSignal.timeout(5000) });
-      const body = res.text();
-      await new Promise((r) => setTimeout(r, 20));
-      assertEquals(server.clients, 1);
-      await server.shutdown();
-      assertStringIncludes(await body, '"iteration":1');
-      assert(cancelled, "record stream not cancelled");
-    } finally {
-      await server.shutdown();
-      await Deno.remove(base, { recursive: true });
-    }
-  },
+serverTest("serveRun's shutdown ends open event streams and cancels the record stream", async ({ dir }) => {
+  let cancelled = false;
+  const stream = new ReadableStream<TrainRecord>({
+    start: (c) => c.enqueue(iteration(1)),
+    cancel: () => void (cancelled = true),
+  });
+  const server = await serveRun(dir, stream, { batchMs: 1 });
+  try {
+    const res = await fetch(`${server.url}events`, { signal: AbortSignal.timeout(5000) });
+    const body = res.text();
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(server.clients, 1);
+    await server.shutdown();
+    assertStringIncludes(await body, '"iteration":1');
+    assert(cancelled, "record stream not cancelled");
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("serveRun refuses to bind anything but a loopback address", async () => {
