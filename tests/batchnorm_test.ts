@@ -11,12 +11,11 @@ import {
   type BlockStats,
   blockStats,
   bnParamOf,
-  type NormCase,
   normCaseErrors,
-  readFixture,
+  readNormCases,
 } from "./helpers.ts";
 
-const fixture = await readFixture("norm_layers.json");
+const cases = await readNormCases();
 
 /** Mean and biased std of each column of a 2-D tensor (numpy's `axis=0`). */
 function columnStats(t: Tensor): BlockStats {
@@ -111,7 +110,7 @@ Deno.test("batchnormBackwardAlt matches batchnormBackward within 1e-10 (N=100, D
 });
 
 Deno.test("batchnorm agrees with PyTorch batch_norm in float64 within 1e-9 (outputs, running stats, gradients)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.batchnorm as Record<string, NormCase>)) {
+  for (const [name, c] of Object.entries(cases.batchnorm)) {
     const bnParam = bnParamOf(c);
     const forward = (x: Tensor, gamma: Tensor, beta: Tensor) => batchnormForward(x, gamma, beta, bnParam);
     const backwards = { "": batchnormBackward, Alt: batchnormBackwardAlt };

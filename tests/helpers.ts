@@ -68,6 +68,17 @@ export interface NormCase {
   dbeta: Arr;
 }
 
+/** The cases of tests/fixtures/norm_layers.json, by layer and then by case name. */
+export type NormCases = Record<
+  "batchnorm" | "layernorm" | "spatialBatchnorm" | "spatialGroupnorm",
+  Record<string, NormCase>
+>;
+
+/** Reads the cases of tests/fixtures/norm_layers.json (made by norm_layers.py with PyTorch). */
+export async function readNormCases(): Promise<NormCases> {
+  return (await readFixture("norm_layers.json")).cases;
+}
+
 /** The `bnParam` a batch-norm case starts from: its mode, momentum and eps, and its running averages if any. */
 export function bnParamOf(c: NormCase): BatchnormParam {
   const bnParam: BatchnormParam = { mode: c.mode!, momentum: c.momentum, eps: c.eps };

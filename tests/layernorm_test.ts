@@ -11,12 +11,11 @@ import {
   type BlockStats,
   blockStats,
   fixtureTensor,
-  type NormCase,
   normCaseErrors,
-  readFixture,
+  readNormCases,
 } from "./helpers.ts";
 
-const fixture = await readFixture("norm_layers.json");
+const cases = await readNormCases();
 
 /** Mean and biased std of each row of a 2-D tensor (numpy's `axis=1`). */
 function rowStats(t: Tensor): BlockStats {
@@ -40,14 +39,14 @@ Deno.test("layernormForward gives zero-mean unit-std rows, then beta means and g
 // run with its bounds by tests/gradient_checks_test.ts.
 
 Deno.test("layernorm agrees with PyTorch layer_norm in float64 within 1e-9 (outputs and gradients)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.layernorm as Record<string, NormCase>)) {
+  for (const [name, c] of Object.entries(cases.layernorm)) {
     const forward = (x: Tensor, gamma: Tensor, beta: Tensor) => layernormForward(x, gamma, beta, { eps: c.eps });
     assertErrorsBelow(name, normCaseErrors(c, forward, { "": layernormBackward }), 1e-9);
   }
 });
 
 Deno.test("layernorm in float32 returns float32 and tracks the float64 result", () => {
-  const c = fixture.cases.layernorm.default as NormCase;
+  const c = cases.layernorm.default;
   const x = fixtureTensor(c.x),
     gamma = fixtureTensor(c.gamma),
     beta = fixtureTensor(c.beta),

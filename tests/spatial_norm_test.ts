@@ -16,12 +16,11 @@ import {
   bnParamOf,
   fixtureTensor,
   formatErrors,
-  type NormCase,
   normCaseErrors,
-  readFixture,
+  readNormCases,
 } from "./helpers.ts";
 
-const fixture = await readFixture("norm_layers.json");
+const cases = await readNormCases();
 
 /** Mean and biased std of each channel of (N, C, H, W) over N·H·W (numpy's `axis=(0, 2, 3)`). */
 function channelStats(t: Tensor): BlockStats {
@@ -132,7 +131,7 @@ Deno.test("spatialGroupnormBackward gives dgamma and dbeta of gamma's shape (1, 
 });
 
 Deno.test("spatial batchnorm agrees with PyTorch batch_norm in float64 within 1e-9 (outputs, running stats, gradients)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.spatialBatchnorm as Record<string, NormCase>)) {
+  for (const [name, c] of Object.entries(cases.spatialBatchnorm)) {
     const bnParam = bnParamOf(c);
     const forward = (x: Tensor, gamma: Tensor, beta: Tensor) => spatialBatchnormForward(x, gamma, beta, bnParam);
     assertErrorsBelow(name, normCaseErrors(c, forward, { "": spatialBatchnormBackward }, bnParam), 1e-9);
@@ -140,7 +139,7 @@ Deno.test("spatial batchnorm agrees with PyTorch batch_norm in float64 within 1e
 });
 
 Deno.test("spatial groupnorm agrees with PyTorch group_norm in float64 within 1e-9 (G = 3, 1 and C)", () => {
-  for (const [name, c] of Object.entries(fixture.cases.spatialGroupnorm as Record<string, NormCase>)) {
+  for (const [name, c] of Object.entries(cases.spatialGroupnorm)) {
     const forward = (x: Tensor, gamma: Tensor, beta: Tensor) =>
       spatialGroupnormForward(x, gamma, beta, c.G!, { eps: c.eps });
     assertErrorsBelow(name, normCaseErrors(c, forward, { "": spatialGroupnormBackward }), 1e-9);
@@ -149,10 +148,10 @@ Deno.test("spatial groupnorm agrees with PyTorch group_norm in float64 within 1e
 
 Deno.test("spatial norms in float32 return float32 and track the float64 result", () => {
   const f32 = (a: Arr) => astype(fixtureTensor(a), "float32");
-  const sb = fixture.cases.spatialBatchnorm.train as NormCase;
+  const sb = cases.spatialBatchnorm.train;
   const s32 = spatialBatchnormForward(f32(sb.x), f32(sb.gamma), f32(sb.beta), { mode: "train" });
   const sg32 = spatialBatchnormBackward(f32(sb.dout), s32.cache);
-  const gn = fixture.cases.spatialGroupnorm.G3 as NormCase;
+  const gn = cases.spatialGroupnorm.G3;
   const g32 = spatialGroupnormForward(f32(gn.x), f32(gn.gamma), f32(gn.beta), gn.G!, { eps: gn.eps });
   const gg32 = spatialGroupnormBackward(f32(gn.dout), g32.cache);
   assertFloat32Tracks({
