@@ -14,10 +14,12 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { fanOut } from "./fan_out.ts";
  * const a: number[] = [], b: number[] = [];
  * const sink = (xs: number[]) => new WritableStream<number>({ write: (x) => void xs.push(x) });
- * await ReadableStream.from([1, 2]).pipeTo(fanOut(sink(a), sink(b))); // a and b are [1, 2]
+ * await ReadableStream.from([1, 2]).pipeTo(fanOut(sink(a), sink(b)));
+ * assertEquals([a, b], [[1, 2], [1, 2]]);
  * ```
  */
 export function fanOut<T>(...sinks: WritableStream<T>[]): WritableStream<T> {

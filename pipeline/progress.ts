@@ -15,9 +15,10 @@ import type { StartRecord } from "./store/records.ts";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { formatFixed } from "./progress.ts";
- * formatFixed(2.302585093, 6); // "2.302585"
- * formatFixed(0.0078125, 6); // "0.007812", as Python (toFixed gives "0.007813")
+ * assertEquals(formatFixed(2.302585093, 6), "2.302585");
+ * assertEquals(formatFixed(0.0078125, 6), "0.007812"); // as Python (toFixed gives "0.007813")
  * ```
  */
 export function formatFixed(x: number, digits = 6): string {

@@ -33,8 +33,9 @@ function positiveInteger(where: string, name: string, v: number): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { courseSchedule } from "./schedule.ts";
- * courseSchedule({ numTrain: 1000, batchSize: 50, numEpochs: 10 }).numIterations; // 200
+ * assertEquals(courseSchedule({ numTrain: 1000, batchSize: 50, numEpochs: 10 }).numIterations, 200);
  * ```
  */
 export function courseSchedule(

@@ -257,11 +257,19 @@ function checkCount(name: string, v: unknown, min: number): number {
  * dataflow; see the module docs.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { loadSample } from "../datasets/sample.ts";
+ * import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
+ * import { Solver } from "./solver.ts";
+ *
+ * const data = await loadSample({ numTraining: 100, numValidation: 100 });
+ * const model = new FullyConnectedNet([20], { inputDim: 3 * 32 * 32, numClasses: 10, dtype: "float32" });
  * const solver = new Solver(model, data, {
- *   updateRule: "adam", optimConfig: { learningRate: 1e-3 }, numEpochs: 10, batchSize: 50, seed: 0,
+ *   updateRule: "adam", optimConfig: { learningRate: 1e-3 }, numEpochs: 2, batchSize: 50, seed: 0, verbose: false,
  * });
  * const { lossHistory, valAccHistory } = await solver.train();
+ * assertEquals([lossHistory.length, valAccHistory.length], [4, 3]); // 2 steps an epoch; checks at 0, 2 and 4
  * ```
  */
 export class Solver {
@@ -618,9 +626,16 @@ export class Solver {
  * Trains `model` on `data` (a new {@link Solver} and its `train()`).
  *
  * @example
- * ```ts ignore
- * const result = await train(model, data, { updateRule: "adam", optimConfig: { learningRate: 1e-3 }, seed: 0 });
- * result.bestValAcc;
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { loadSample } from "../datasets/sample.ts";
+ * import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
+ * import { train } from "./solver.ts";
+ *
+ * const data = await loadSample({ numTraining: 100, numValidation: 100 });
+ * const model = new FullyConnectedNet([20], { inputDim: 3 * 32 * 32, numClasses: 10, dtype: "float32" });
+ * const result = await train(model, data, { numEpochs: 1, batchSize: 50, seed: 0, verbose: false });
+ * assert(result.bestValAcc >= 0 && result.bestValAcc <= 1);
  * ```
  */
 export async function train(model: Model, data: SolverData, options: SolverOptions = {}): Promise<TrainResult> {

@@ -5,7 +5,7 @@
  * timeout (nothing here may hang the suite), and tabs that record console
  * errors, exceptions, dialogs and requests.
  *
- * ```ts
+ * ```ts ignore
  * const skip = await browserSkipReason();
  * const browser = await Browser.launch(findChromium()!);
  * const page = await Page.open(browser, { offline: true });

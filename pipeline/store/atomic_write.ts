@@ -93,9 +93,13 @@ function planWrite(path: string, data: Uint8Array | string, options: AtomicWrite
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { writeFileAtomic } from "./atomic_write.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/run.json`, JSON.stringify({ epoch: 3 }));
+ * assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/run.json`)), { epoch: 3 });
+ * assertEquals([...Deno.readDirSync(dir)].length, 1); // no temporary file left beside it
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(

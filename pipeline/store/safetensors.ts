@@ -169,8 +169,10 @@ function dtypeOfArray(a: unknown): "F64" | "F32" | IntDType | undefined {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { intTensor } from "./safetensors.ts";
  * const labels = intTensor("I64", new BigInt64Array([3n, 1n, 4n, 1n]), [2, 2]);
+ * assertEquals([labels.dtype, labels.shape], ["I64", [2, 2]]);
  * ```
  */
 export function intTensor(dtype: IntDType, data: IntData, shape: readonly number[] = [data.length]): IntTensor {
@@ -247,8 +249,11 @@ function prepare(name: string, value: unknown): Prepared {
  * ```ts
  * import { array } from "../../layers/tensor.ts";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { assertEquals } from "@std/assert";
  * const bytes = encodeSafetensors({ W1: array([[1, 2], [3, 4]], "float32") }, { epoch: "3" });
- * decodeSafetensors(bytes).metadata; // { epoch: "3" }
+ * const { tensors, metadata } = decodeSafetensors(bytes);
+ * assertEquals(metadata, { epoch: "3" });
+ * assertEquals([...tensors.W1.data], [1, 2, 3, 4]);
  * ```
  */
 export function encodeSafetensors(
@@ -501,9 +506,12 @@ export function writeSafetensorsSync(
  * ```ts
  * import { array } from "../../layers/tensor.ts";
  * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+ * import { assertEquals } from "@std/assert";
  * const path = `${await Deno.makeTempDir()}/run.safetensors`;
  * await writeSafetensors(path, { W1: array([[1, 2]]) }, { epoch: "1" });
- * const { tensors, metadata } = await readSafetensors(path); // tensors.W1, metadata.epoch
+ * const { tensors, metadata } = await readSafetensors(path);
+ * assertEquals(metadata.epoch, "1");
+ * assertEquals(tensors.W1.shape, [1, 2]);
  * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
