@@ -258,7 +258,7 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
 export interface AccuracyRow {
   /** Run label, as shown in legends. */
   run: string;
-  /** Completed epochs at the check. */
+  /** Completed epochs at the check; for a check inside an epoch, its fraction (iteration / iterations per epoch). */
   epoch: number;
   /** Steps taken at the check. */
   iteration: number;
@@ -268,11 +268,19 @@ export interface AccuracyRow {
   accuracy: number;
 }
 
-/** A run's accuracy checks as rows, two per check (train, val); non-finite accuracies are skipped. */
+/**
+ * A run's accuracy checks as rows, two per check (train, val); non-finite
+ * accuracies are skipped. A check inside an epoch (`--check-every`) sits at
+ * its fraction of the epochs (iteration / iterations per epoch), so it falls
+ * between the epoch ends on an epoch axis.
+ */
 export function accuracyRows(run: LabelledRun): AccuracyRow[] {
   const rows: AccuracyRow[] = [];
-  for (const c of runSeries(run.records).checks) {
-    const base = { run: run.label, epoch: c.epoch, iteration: c.iteration };
+  const series = runSeries(run.records);
+  const perEpoch = series.start?.iterationsPerEpoch;
+  for (const c of series.checks) {
+    const inside = !c.epochEnd && c.iteration > 1 && perEpoch !== undefined && perEpoch > 0;
+    const base = { run: run.label, epoch: inside ? c.iteration / perEpoch : c.epoch, iteration: c.iteration };
     if (Number.isFinite(c.trainAcc)) rows.push({ ...base, split: "train", accuracy: c.trainAcc });
     if (Number.isFinite(c.valAcc)) rows.push({ ...base, split: "val", accuracy: c.valAcc });
   }
