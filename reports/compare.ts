@@ -34,6 +34,9 @@ import {
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
+/** What "final loss" means here: the course's mean of the last 100 steps, not the last minibatch's loss. */
+const FINAL_LOSS_TITLE = "Mean loss of the last 100 steps (the course's final training loss)";
+
 /** A run to compare: its records, a label, and where it came from. */
 export interface CompareRun extends LabelledRun {
   /** Where the run's log is, shown in the summary (user text). */
@@ -129,7 +132,8 @@ export function runConfig(run: LabelledRun): Record<string, string> {
  * Groups runs whose configurations ({@link runConfig}) are equal: runs that
  * differ only by seed. Groups come in the order of their first run; a
  * group's label lists the settings that set it apart from the other groups
- * (at most three), or is its first run's label.
+ * (at most three); a single run keeps its own label, and a lone group of
+ * several runs reads `2 runs (seeds 1, 2)`.
  */
 export function seedGroups(runs: readonly LabelledRun[]): SeedGroup[] {
   const configs = runs.map(runConfig);
@@ -145,7 +149,8 @@ export function seedGroups(runs: readonly LabelledRun[]): SeedGroup[] {
   return members.map((m) => {
     const first = configs[m[0]];
     const apart = differing.slice(0, 3).map((k) => `${k.replace(/^model\./, "")} ${first[k] ?? "—"}`).join(", ");
-    const label = m.length > 1 && apart !== "" ? apart : runs[m[0]].label;
+    const seeds = m.map((i) => runSeed(runs[i]) ?? "?").join(", ");
+    const label = m.length === 1 ? runs[m[0]].label : apart !== "" ? apart : `${m.length} runs (seeds ${seeds})`;
     return { label, runs: m.map((i) => runs[i].label), seeds: m.map((i) => runSeed(runs[i])) };
   });
 }
@@ -367,22 +372,23 @@ export function compareReport(input: CompareReportInput): Report {
   const summary: ReportTable = {
     columns: [
       "Run",
-      ...(groups.some((g) => g.runs.length > 1) ? ["Group"] : []),
       { label: "Seed", numeric: true },
       "Status",
       { label: "Iterations", numeric: true },
       { label: "Best val acc", numeric: true },
       { label: "Final train acc", numeric: true },
       { label: "Final val acc", numeric: true },
-      { label: "Final loss (mean of last 100)", numeric: true },
+      { label: "Final loss", numeric: true, title: FINAL_LOSS_TITLE },
       { label: "Training time", numeric: true },
     ],
     rows: runs.map((run, i) => {
       const s = summaries[i];
       const loss = meanFinalLoss(run.records);
       return [
-        run.label,
-        ...(groups.some((g) => g.runs.length > 1) ? [groupOf.get(run.label) ?? null] : []),
+        // The group shows on hover: a column of it would push the numbers off a narrow page.
+        groupOf.get(run.label) === run.label
+          ? run.label
+          : { text: run.label, title: `Group: ${groupOf.get(run.label)}` },
         runSeed(run),
         s.status === "running"
           ? { text: "unfinished", tone: "muted" as const }
@@ -414,7 +420,7 @@ export function compareReport(input: CompareReportInput): Report {
           { label: "Runs", numeric: true },
           "Seeds",
           { label: "Best val acc", numeric: true },
-          { label: "Final loss (mean of last 100)", numeric: true },
+          { label: "Final loss", numeric: true, title: FINAL_LOSS_TITLE },
         ],
         rows: groups.map((g) => {
           const members = g.runs.map((l) => runs.find((r) => r.label === l)!);
