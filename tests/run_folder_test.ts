@@ -111,15 +111,20 @@ Deno.test("removeStaleTemporaries removes killed writes' temporaries in the fold
     for (const p of stale) await Deno.writeFile(p, new Uint8Array(1500));
     const kept = [`${dir}/checkpoint.safetensors`, `${dir}/.hidden`, `${dir}/x.tmp-1-0a1b2c3d`];
     for (const p of kept) await Deno.writeTextFile(p, "keep");
-    // A lock temporary of a live process (this one) is another acquirer's, about to be linked: left alone.
+    // A lock temporary that a live acquirer holds flocked, about to be linked into place: left alone.
     const liveLockTmp = `${dir}/.run.lock.tmp-${Deno.pid}-0a1b2c3d`;
-    await Deno.writeTextFile(liveLockTmp, "{}");
+    const held = await Deno.open(liveLockTmp, { read: true, write: true, createNew: true });
+    await held.lock(true);
+    // One whose acquirer died (nobody holds it): removed.
+    const deadLockTmp = `${dir}/.run.lock.tmp-99999-0a1b2c3d`;
+    await Deno.writeTextFile(deadLockTmp, "{}");
     await writeFileAtomic(`${dir}/report.html`, "<p>");
     const removed = await removeStaleTemporaries(dir);
-    assertEquals(removed.map((r) => r.path).sort(), stale.sort());
+    held.close();
+    assertEquals(removed.map((r) => r.path).sort(), [...stale, deadLockTmp].sort());
     assertEquals(
       describeRemovedTemporaries(removed),
-      "removed 3 temporary files (4.5 kB) left by an interrupted write",
+      "removed 4 temporary files (4.5 kB) left by an interrupted write",
     );
     for (const p of [...kept, liveLockTmp, `${dir}/report.html`]) assert((await Deno.stat(p)).isFile, p);
     assertEquals(describeRemovedTemporaries([]), null);

@@ -22,7 +22,7 @@ import { summarizeRun } from "../../reports/run_data.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import type { StartRecord } from "../store/records.ts";
 import { type CheckpointProgress, readCheckpointProgress, RUN_FILES } from "../store/run_folder.ts";
-import { holderState, readRunLock, type RunLockInfo } from "../store/run_lock.ts";
+import { heldRunLock, type RunLockInfo } from "../store/run_lock.ts";
 import { readRunLog } from "../store/run_log.ts";
 
 /** One run found under the folder. */
@@ -109,8 +109,8 @@ function datasetOf(start: StartRecord | undefined): string {
 
 async function lockStatus(dirs: string[]): Promise<RunLockInfo | undefined> {
   for (const dir of dirs) {
-    const lock = await readRunLock(dir).catch(() => null);
-    if (lock !== null && holderState(lock) !== "gone") return lock;
+    const lock = await heldRunLock(dir).catch(() => null);
+    if (lock !== null) return lock;
   }
   return undefined;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { processGone, RUN_LOCK_FILE } from "./run_lock.ts";
+import { isHeld, RUN_LOCK_FILE } from "./run_lock.ts";
 import { readRunLog } from "./run_log.ts";
 
 /** Files of a run folder, by role. */
@@ -286,8 +286,8 @@ export interface RemovedTemporary {
  * subfolders down to `depth` levels (default 3: an experiment's
  * `runs/<run>/` included). Call
  * it holding the folder's lock: every writer of the folder is this process
- * then, and it has not started writing. The temporaries of a lock being
- * taken by a live process are left to it.
+ * then, and it has not started writing. The temporary of a lock that a
+ * live process is taking (it holds it flocked) is left to it.
  */
 export async function removeStaleTemporaries(dir: string, depth = 3): Promise<RemovedTemporary[]> {
   const removed: RemovedTemporary[] = [];
@@ -302,8 +302,8 @@ export async function removeStaleTemporaries(dir: string, depth = 3): Promise<Re
   for (const e of entries) {
     const path = `${base}/${e.name}`;
     const temporary = e.isFile ? TEMPORARY.exec(e.name) : null;
-    // Another process may be about to link its lock's temporary into place: leave those of live processes.
-    if (temporary !== null && (temporary[1] !== RUN_LOCK_FILE || processGone(Number(temporary[2])))) {
+    // Another process may be about to link its lock's temporary into place: leave those a live process holds.
+    if (temporary !== null && (temporary[1] !== RUN_LOCK_FILE || !isHeld(path))) {
       const bytes = await Deno.stat(path).then((s) => s.size, () => 0);
       await Deno.remove(path).then(() => removed.push({ path, bytes }), () => {});
     } else if (e.isDirectory && depth > 1 && !e.name.startsWith(".")) {

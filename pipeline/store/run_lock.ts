@@ -1,23 +1,23 @@
 /**
  * The lock of a run folder: while a process writes a run (its log, its
  * checkpoint, its report), the folder holds `run.lock`, a small JSON file
- * naming the process (PID, hostname, when it started, its command line).
- * A second writer is refused with a {@link RunLockedError} naming the
- * holder; a lock whose process is gone (killed, crashed, machine rebooted)
- * is taken over, and {@link RunLock.tookOver} says whose it was.
+ * naming the process (PID, hostname, when it took the lock, its command
+ * line). A second writer is refused with a {@link RunLockedError} naming
+ * the holder; a lock whose process is gone (killed, crashed, the machine
+ * rebooted) is taken over, and {@link RunLock.tookOver} says whose it was.
  *
- * The lock file appears atomically with its whole content (written to a
- * temporary, then hard-linked into place, which fails when a lock exists:
- * the O_EXCL of link(2)), so a reader never sees a half-written lock.
- * Acquirers of one folder are serialised by a short advisory lock (flock)
- * on the folder itself, which the kernel drops when a process dies, so two
- * processes taking over the same stale lock cannot both win.
+ * How "gone" is told: the holder keeps `run.lock` open with an exclusive
+ * advisory lock (flock) for as long as it holds it, and the kernel drops
+ * that lock the moment the process ends, however it ends (`kill -9`
+ * included). A lock file nobody holds flocked belongs to nobody. This needs
+ * no process table (`/proc` is closed to Deno without `--allow-all`) and
+ * cannot be fooled by a reused PID.
  *
- * Whether a holder is alive is read from `/proc/PID/stat` (Linux): a PID
- * that is gone, a zombie, or a PID reused by a process started at another
- * time all mean the holder is gone. Where `/proc` is missing, or for a lock
- * of another host, the holder counts as alive: the lock is never taken
- * over on a guess.
+ * The lock file appears atomically with its whole content, already flocked:
+ * it is written to a temporary, flocked, then hard-linked into place, which
+ * fails when a lock exists (the O_EXCL of link(2)). Acquirers of one folder
+ * are serialised by a short flock on the folder itself, so two processes
+ * taking over the same stale lock cannot both win.
  *
  * @module
  */
@@ -29,20 +29,15 @@ export const RUN_LOCK_FILE = "run.lock";
 export interface RunLockInfo {
   /** The holder's process id. */
   pid: number;
-  /** The holder's host name. */
+  /** The holder's host name ("" when the process could not read it). */
   hostname: string;
   /** When the holder took the lock, ISO 8601. */
   startedAt: string;
   /** The holder's command line, as a user would type it (for messages). */
   command: string;
-  /** The holder's start time in clock ticks since boot (`/proc/PID/stat` field 22), to tell a reused PID apart. */
-  processStart?: string;
   /** A random token that tells this acquisition from any other. */
   token: string;
 }
-
-/** Whether a lock's holder is still there: `alive`, `gone`, or `unknown` (another host, or no `/proc`). */
-export type HolderState = "alive" | "gone" | "unknown";
 
 /** Another process writes the folder: the run is refused (the command's exit code 2). */
 export class RunLockedError extends Error {
@@ -52,13 +47,11 @@ export class RunLockedError extends Error {
   readonly holder: RunLockInfo;
 
   /** Builds the one-line message naming the holder. */
-  constructor(dir: string, holder: RunLockInfo, state: HolderState) {
-    const who = `process ${holder.pid} on ${holder.hostname}, since ${holder.startedAt}` +
-      (holder.command ? `: ${holder.command}` : "");
-    const advice = state === "unknown"
-      ? `if that process is no longer running, delete ${lockPath(dir)}`
-      : "wait for it to finish or stop it (Ctrl-C) first";
-    super(`${dir} is being written by another run (${who}); ${advice}`);
+  constructor(dir: string, holder: RunLockInfo) {
+    super(
+      `${dir} is being written by another run (${describeHolder(holder)}` +
+        (holder.command ? `: ${holder.command}` : "") + "); wait for it to finish or stop it (Ctrl-C) first",
+    );
     this.name = "RunLockedError";
     this.dir = dir;
     this.holder = holder;
@@ -73,7 +66,7 @@ export interface RunLock {
   readonly info: RunLockInfo;
   /** The lock of a process that had gone, replaced by this one (null when the folder was free). */
   readonly tookOver: RunLockInfo | null;
-  /** Removes the lock file, if it is still this lock's. */
+  /** Removes the lock file (if it is still this lock's) and drops the flock. */
   release(): Promise<void>;
   /** {@link release}, synchronously (for signal and exit handlers). */
   releaseSync(): void;
@@ -81,7 +74,7 @@ export interface RunLock {
 
 /** Options of {@link acquireRunLock}. */
 export interface AcquireRunLockOptions {
-  /** The command line to record (default: `Deno.args` after the script). */
+  /** The command line to record (default: `deno task SCRIPT` and `Deno.args`). */
   command?: string;
 }
 
@@ -94,82 +87,21 @@ function hexToken(bytes = 8): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-let cachedHostname: string | undefined;
-
-/** This machine's host name: `/proc/sys/kernel/hostname`, else `Deno.hostname()`, else `"localhost"`. */
+/** This machine's host name where `--allow-sys=hostname` (or `$HOSTNAME`) gives it, else "". */
 export function hostname(): string {
-  if (cachedHostname !== undefined) return cachedHostname;
-  let name = "";
   try {
-    name = Deno.readTextFileSync("/proc/sys/kernel/hostname").trim();
-  } catch { /* not Linux, or not readable */ }
-  if (name === "") {
-    try {
-      name = Deno.hostname();
-    } catch { /* no --allow-sys */ }
-  }
-  return cachedHostname = name || "localhost";
-}
-
-/**
- * A process's start time and state from `/proc/PID/stat`, or null when
- * there is no such process (or no `/proc`). Fields after the command name
- * (which may hold spaces and parentheses) are read from its last `)`.
- */
-function procStat(pid: number): { state: string; start: string } | null {
-  let text: string;
+    if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") return Deno.hostname();
+  } catch { /* not supported here */ }
   try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Deno.env.get("HOSTNAME") ?? "";
   } catch {
-    return null;
-  }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-  return { state: fields[0], start: fields[19] };
-}
-
-/**
- * Whether process `pid` of this machine is certainly gone (no such process,
- * or a zombie); false when it runs or cannot be checked (no `/proc`).
- */
-export function processGone(pid: number): boolean {
-  if (pid === Deno.pid || !hasProc()) return false;
-  const stat = procStat(pid);
-  return stat === null || stat.state === "Z" || stat.state === "X";
-}
-
-function hasProc(): boolean {
-  try {
-    return Deno.statSync("/proc/self/stat").isFile;
-  } catch {
-    return false;
+    return "";
   }
 }
 
-/** This process's start time in clock ticks since boot, when `/proc` has it. */
-function ownProcessStart(): string | undefined {
-  return procStat(Deno.pid)?.start;
-}
-
-/**
- * Whether the process a lock names is still there (see the module docs):
- * `unknown` for another host or where `/proc` cannot be read.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { holderState, hostname } from "./run_lock.ts";
- * const me = { pid: Deno.pid, hostname: hostname(), startedAt: "", command: "", token: "t" };
- * assertEquals(holderState(me), Deno.build.os === "linux" ? "alive" : "unknown");
- * ```
- */
-export function holderState(info: RunLockInfo): HolderState {
-  if (info.hostname !== hostname() || !hasProc()) return "unknown";
-  if (info.pid === Deno.pid) {
-    return info.processStart === undefined || info.processStart === ownProcessStart() ? "alive" : "gone";
-  }
-  if (processGone(info.pid)) return "gone";
-  return info.processStart !== undefined && procStat(info.pid)?.start !== info.processStart ? "gone" : "alive";
+/** A lock's holder in words: `process 123 on vm, since 2025-…`. */
+export function describeHolder(info: RunLockInfo): string {
+  return `process ${info.pid}${info.hostname ? ` on ${info.hostname}` : ""}, since ${info.startedAt}`;
 }
 
 function parseLock(text: string): RunLockInfo | null {
@@ -181,7 +113,6 @@ function parseLock(text: string): RunLockInfo | null {
         hostname: String(v.hostname ?? ""),
         startedAt: String(v.startedAt ?? ""),
         command: String(v.command ?? ""),
-        ...(typeof v.processStart === "string" ? { processStart: v.processStart } : {}),
         token: v.token,
       };
     }
@@ -189,12 +120,59 @@ function parseLock(text: string): RunLockInfo | null {
   return null;
 }
 
+/** What an unreadable lock file (written by hand, cut short) is taken for. */
+const UNKNOWN_HOLDER: RunLockInfo = Object.freeze({
+  pid: 0,
+  hostname: "",
+  startedAt: "an unknown time",
+  command: "",
+  token: "",
+});
+
 /**
- * The lock of `dir`, or null when the folder is not locked. A lock file
- * that cannot be parsed (written by hand, cut short by a full disk) reads
- * as a lock of an unknown process on an unknown host, so it is never taken
- * over silently.
+ * Whether a live process holds the file at `path` flocked: true when it
+ * does, false when nobody does (or the file is gone).
  */
+export function isHeld(path: string): boolean {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  try {
+    if (!file.tryLockSync(true)) return true;
+    file.unlockSync();
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The lock of `dir` while a live process holds it, else null (no lock
+ * file, or one that its process left behind when it ended).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { acquireRunLock, heldRunLock } from "./run_lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * const lock = await acquireRunLock(dir, { command: "deno task train" });
+ * assertEquals((await heldRunLock(dir))?.command, "deno task train");
+ * lock.releaseSync();
+ * assertEquals(await heldRunLock(dir), null);
+ * ```
+ */
+export async function heldRunLock(dir: string): Promise<RunLockInfo | null> {
+  const path = lockPath(dir);
+  if (!isHeld(path)) return null;
+  const text = await Deno.readTextFile(path).catch(() => null);
+  return text === null ? null : parseLock(text) ?? UNKNOWN_HOLDER;
+}
+
+/** The lock file of `dir` as it reads, held or not; null when there is none. */
 export async function readRunLock(dir: string): Promise<RunLockInfo | null> {
   let text: string;
   try {
@@ -203,8 +181,7 @@ export async function readRunLock(dir: string): Promise<RunLockInfo | null> {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-  return parseLock(text) ??
-    { pid: 0, hostname: "an unknown host", startedAt: "an unknown time", command: "", token: "" };
+  return parseLock(text) ?? UNKNOWN_HOLDER;
 }
 
 /** The default command line of this process, as `deno task NAME ARGS` reads it. */
@@ -236,10 +213,11 @@ async function serialised<T>(dir: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Locks the run folder `dir` (which must exist) for this process. A lock
- * whose holder is gone is taken over (see {@link RunLock.tookOver}).
+ * Locks the run folder `dir` (which must exist) for this process, until
+ * `release` or the process's end. A lock whose holder is gone is taken over
+ * (see {@link RunLock.tookOver}).
  *
- * @throws RunLockedError when a live process (or one that cannot be checked) holds it
+ * @throws RunLockedError when a live process holds it (this one included)
  *
  * @example
  * ```ts
@@ -260,12 +238,15 @@ export async function acquireRunLock(dir: string, options: AcquireRunLockOptions
     hostname: hostname(),
     startedAt: new Date().toISOString(),
     command: options.command ?? defaultCommand(),
-    ...(ownProcessStart() !== undefined ? { processStart: ownProcessStart() } : {}),
     token: hexToken(),
   };
   const tmp = `${dir.replace(/\/+$/, "") || "/"}/.${RUN_LOCK_FILE}.tmp-${Deno.pid}-${hexToken(4)}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(info) + "\n", { createNew: true });
+  const file = await Deno.open(tmp, { read: true, write: true, createNew: true });
   try {
+    // Flocked before it is linked: the lock file is never seen unheld while its process lives.
+    await file.lock(true);
+    const bytes = new TextEncoder().encode(JSON.stringify(info) + "\n");
+    for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
     const tookOver = await serialised(dir, async () => {
       let previous: RunLockInfo | null = null;
       // A holder may release between our attempts; a few rounds settle it.
@@ -278,8 +259,7 @@ export async function acquireRunLock(dir: string, options: AcquireRunLockOptions
         }
         const holder = await readRunLock(dir);
         if (holder === null) continue;
-        const state = holderState(holder);
-        if (state !== "gone") throw new RunLockedError(dir, holder, state);
+        if (isHeld(path)) throw new RunLockedError(dir, holder);
         await Deno.remove(path).catch((e) => {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         });
@@ -298,6 +278,7 @@ export async function acquireRunLock(dir: string, options: AcquireRunLockOptions
         released = true;
         const text = await Deno.readTextFile(path).catch(() => null);
         if (ours(text)) await Deno.remove(path).catch(() => {});
+        file.close();
       },
       releaseSync() {
         if (released) return;
@@ -311,14 +292,13 @@ export async function acquireRunLock(dir: string, options: AcquireRunLockOptions
             Deno.removeSync(path);
           } catch { /* already gone */ }
         }
+        file.close();
       },
     };
+  } catch (e) {
+    file.close();
+    throw e;
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
-}
-
-/** A lock's holder in words, for "took over" notes: `process 123 on host (since …)`. */
-export function describeHolder(info: RunLockInfo): string {
-  return `process ${info.pid} on ${info.hostname} (since ${info.startedAt})`;
 }
