@@ -16,6 +16,9 @@ import type {
   StoppedRecord,
   TrainRecord,
 } from "../pipeline/store/records.ts";
+import { addToAverage, defaultSmoothingSpan, keepsLossStep, lossStride, movingAverage } from "./loss_smoothing.ts";
+
+export { defaultSmoothingSpan, lossStride };
 
 /** A run's records under the name the report shows for it. */
 export interface LabelledRun {
@@ -206,30 +209,10 @@ export interface LossRow {
 }
 
 /**
- * Steps between kept points so that a run of `numIterations` steps keeps at
- * most `maxPoints` of them: step i is kept when `(i − 1) % stride = 0`, and
- * the last step always. The live page uses the same rule, so its points are
- * the final report's.
- */
-export function lossStride(numIterations: number, maxPoints = 1000): number {
-  if (!Number.isInteger(maxPoints) || maxPoints < 3) {
-    throw new RangeError(`lossStride: maxPoints ${maxPoints} is not an integer ≥ 3`);
-  }
-  if (!(numIterations > maxPoints)) return 1;
-  // ⌊(N − 1)/stride⌋ + 1 regular points plus the last step must fit in maxPoints.
-  return Math.ceil((numIterations - 1) / (maxPoints - 2));
-}
-
-/** The default smoothing span for a run of `numIterations` steps: `clamp(round(√N), 1, 100)`. */
-export function defaultSmoothingSpan(numIterations: number): number {
-  return Math.min(100, Math.max(1, Math.round(Math.sqrt(Math.max(numIterations, 1)))));
-}
-
-/**
  * A run's loss curve: every step's loss goes into a bias-corrected
  * exponential moving average (weight `β = 1 − 2/(span + 1)`, divided by
  * `1 − β^t` so the first steps are not pulled towards 0), and the steps
- * {@link lossStride} keeps become rows. Steps whose loss is not finite are
+ * `lossStride` keeps become rows. Steps whose loss is not finite are
  * skipped. Deterministic: the same log gives the same rows.
  */
 export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossRow[] {
@@ -239,16 +222,13 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
   const stride = lossStride(planned, options.maxPoints ?? 1000);
   const span = options.smoothingSpan ?? defaultSmoothingSpan(planned);
   if (!(span >= 1)) throw new RangeError(`lossRows: smoothingSpan ${span} is not ≥ 1`);
-  const beta = 1 - 2 / (span + 1);
-  let avg = 0;
-  let weight = 0;
+  const average = movingAverage(span);
   const rows: LossRow[] = [];
   for (const r of s.iterations) {
     if (!Number.isFinite(r.loss)) continue;
-    avg = beta * avg + (1 - beta) * r.loss;
-    weight = beta * weight + (1 - beta);
-    if ((r.iteration - 1) % stride === 0 || r.iteration === last) {
-      rows.push({ run: run.label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed: avg / weight });
+    const smoothed = addToAverage(average, r.loss);
+    if (keepsLossStep(r.iteration, stride, last)) {
+      rows.push({ run: run.label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed });
     }
   }
   return rows;
@@ -269,18 +249,41 @@ export interface AccuracyRow {
 }
 
 /**
+ * Where an accuracy check sits on an epoch axis: its completed epochs, or for
+ * a check inside an epoch (`--check-every`) its fraction of the epochs
+ * (iteration / iterations per epoch), so it falls between the epoch ends. The
+ * first check (after step 1) stays at epoch 0, as the course draws it. The
+ * live page inlines this function: it uses nothing outside its body.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkEpoch } from "./run_data.ts";
+ * assertEquals(checkEpoch(0, 10, false, 20), 0.5); // a check at step 10 of a 20-step epoch
+ * assertEquals(checkEpoch(1, 20, true, 20), 1);
+ * assertEquals(checkEpoch(0, 1, false, 20), 0);
+ * ```
+ */
+export function checkEpoch(epoch: number, iteration: number, epochEnd: boolean, iterationsPerEpoch?: number): number {
+  const inside = !epochEnd && iteration > 1 && typeof iterationsPerEpoch === "number" && iterationsPerEpoch > 0;
+  return inside ? iteration / iterationsPerEpoch : epoch;
+}
+
+/**
  * A run's accuracy checks as rows, two per check (train, val); non-finite
- * accuracies are skipped. A check inside an epoch (`--check-every`) sits at
- * its fraction of the epochs (iteration / iterations per epoch), so it falls
- * between the epoch ends on an epoch axis.
+ * accuracies are skipped. A check inside an epoch sits at its fraction of
+ * the epochs ({@link checkEpoch}).
  */
 export function accuracyRows(run: LabelledRun): AccuracyRow[] {
   const rows: AccuracyRow[] = [];
   const series = runSeries(run.records);
   const perEpoch = series.start?.iterationsPerEpoch;
   for (const c of series.checks) {
-    const inside = !c.epochEnd && c.iteration > 1 && perEpoch !== undefined && perEpoch > 0;
-    const base = { run: run.label, epoch: inside ? c.iteration / perEpoch : c.epoch, iteration: c.iteration };
+    const base = {
+      run: run.label,
+      epoch: checkEpoch(c.epoch, c.iteration, c.epochEnd, perEpoch),
+      iteration: c.iteration,
+    };
     if (Number.isFinite(c.trainAcc)) rows.push({ ...base, split: "train", accuracy: c.trainAcc });
     if (Number.isFinite(c.valAcc)) rows.push({ ...base, split: "val", accuracy: c.valAcc });
   }

@@ -12,6 +12,7 @@ import type { EpochRecord, TrainRecord } from "../pipeline/store/records.ts";
 import { collectRecords } from "../pipeline/store/run_log.ts";
 import { Solver, type SolverOptions } from "../pipeline/solver.ts";
 import { formatCheckLine } from "../pipeline/progress.ts";
+import { followRun } from "../reports/live_client.ts";
 import { accuracyRows } from "../reports/run_data.ts";
 
 const data = await loadSample({ numTraining: 200, numValidation: 100 });
@@ -91,4 +92,44 @@ Deno.test("an extra check sits at its fraction of an epoch in the accuracy rows"
   await run({ checkEvery: 4, sinks: [collectRecords(records)] });
   const epochs = accuracyRows({ label: "r", records }).filter((r) => r.split === "val").map((r) => r.epoch);
   assertEquals(epochs, [0, 0.4, 0.8, 1, 1.2, 1.6, 2]);
+});
+
+Deno.test("the live page places an extra check between the epoch ends as the report does", async () => {
+  const records: TrainRecord[] = [];
+  await run({ checkEvery: 4, sinks: [collectRecords(records)] });
+  const inserted: Record<string, unknown>[] = [];
+  let source: { onmessage: ((e: { data: string }) => void) | null; done?: () => void } | undefined;
+  const timers: (() => void)[] = [];
+  followRun({
+    config: { runLabel: "r" },
+    charts: [{ id: "a", live: "accuracy" }],
+    views: {
+      a: { change: (_n, rows) => inserted.push(...(rows as Record<string, unknown>[])), resize() {}, runAsync() {} },
+    },
+    ready: Promise.resolve(),
+    status: { hidden: true, textContent: "", setAttribute() {} },
+    insert: (rows) => rows,
+    connect: () => {
+      source = { onmessage: null };
+      return {
+        get onmessage() {
+          return source!.onmessage;
+        },
+        set onmessage(f) {
+          source!.onmessage = f;
+        },
+        onerror: null,
+        addEventListener: (_t: string, f: () => void) => (source!.done = f),
+        close() {},
+      };
+    },
+    later: (f) => timers.push(f),
+    markDone() {},
+  });
+  source!.onmessage!({ data: JSON.stringify(records) });
+  while (timers.length) timers.shift()!();
+  await new Promise((r) => setTimeout(r, 0));
+  const live = inserted.filter((r) => r.split === "validation").map((r) => r.epoch);
+  const report = accuracyRows({ label: "r", records }).filter((r) => r.split === "val").map((r) => r.epoch);
+  assertEquals(live, report);
 });

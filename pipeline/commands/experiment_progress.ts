@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatDuration, formatPercent } from "../../reports/run_report.ts";
+import { formatDuration, formatPercent } from "../../reports/format.ts";
 import type { TrainRecord } from "../store/records.ts";
 
 /** What a progress line needs of a task: its label. */

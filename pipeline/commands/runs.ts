@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import { compareReport, type CompareRun } from "../../reports/compare.ts";
 import { writeReport } from "../../reports/render.ts";
-import { formatDuration, formatPercent } from "../../reports/run_report.ts";
+import { formatDuration, formatPercent } from "../../reports/format.ts";
 import { RUN_FILES } from "../store/run_folder.ts";
 import { readRunLog } from "../store/run_log.ts";
 import { type RunEntry, scanRuns, writeIndexPage } from "./run_index.ts";
