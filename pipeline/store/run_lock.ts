@@ -192,7 +192,7 @@ function defaultCommand(): string {
 
 /** A word as a POSIX shell reads it back: unquoted when plain, else in single quotes. */
 export function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'"'"'`)}'`;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : "'" + word.replaceAll("'", "'\"'\"'") + "'";
 }
 
 /** Runs `fn` holding an exclusive flock on the folder (best effort where directories cannot be opened). */
