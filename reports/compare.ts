@@ -18,6 +18,8 @@ import {
   accuracyRows,
   chartConfig,
   checkLabels,
+  FINAL_LOSS_LABEL,
+  FINAL_LOSS_TITLE,
   formatDuration,
   formatNumber,
   formatPercent,
@@ -33,9 +35,6 @@ import {
 } from "./mod.ts";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-
-/** What "final loss" means here: the course's mean of the last 100 steps, not the last minibatch's loss. */
-const FINAL_LOSS_TITLE = "Mean loss of the last 100 steps (the course's final training loss)";
 
 /** A run to compare: its records, a label, and where it came from. */
 export interface CompareRun extends LabelledRun {
@@ -378,7 +377,7 @@ export function compareReport(input: CompareReportInput): Report {
       { label: "Best val acc", numeric: true },
       { label: "Final train acc", numeric: true },
       { label: "Final val acc", numeric: true },
-      { label: "Final loss", numeric: true, title: FINAL_LOSS_TITLE },
+      { label: FINAL_LOSS_LABEL, numeric: true, title: FINAL_LOSS_TITLE },
       { label: "Training time", numeric: true },
     ],
     rows: runs.map((run, i) => {
@@ -420,7 +419,7 @@ export function compareReport(input: CompareReportInput): Report {
           { label: "Runs", numeric: true },
           "Seeds",
           { label: "Best val acc", numeric: true },
-          { label: "Final loss", numeric: true, title: FINAL_LOSS_TITLE },
+          { label: FINAL_LOSS_LABEL, numeric: true, title: FINAL_LOSS_TITLE },
         ],
         rows: groups.map((g) => {
           const members = g.runs.map((l) => runs.find((r) => r.label === l)!);

@@ -348,6 +348,12 @@ figure { margin: 0; }
 figure.chart { margin: 16px 0 0; padding: 18px 18px 12px; border: 1px solid var(--hair); border-radius: 12px; background: #fff; overflow-x: auto; }
 .chart-static svg { display: block; max-width: 100%; height: auto; }
 .chart .vega-embed { display: block; }
+.chart .vega-bindings { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 28px; margin: 12px 0 2px; font-size: 13px; color: var(--muted); }
+.chart .vega-bind label, .chart .vega-bind-radio { display: inline-flex; align-items: center; gap: 6px; }
+.chart .vega-bind-radio label { margin-right: 8px; color: var(--fg); }
+.chart .vega-bind-name { font-weight: 600; color: var(--fg); }
+.chart .vega-bind input[type="range"] { width: 160px; accent-color: var(--accent); }
+.chart .vega-bind input[type="checkbox"], .chart .vega-bind input[type="radio"] { accent-color: var(--accent); margin: 0 2px 0 0; }
 .chart.has-error::after { content: "Interactive chart unavailable; showing the static rendering."; display: block; color: var(--bad); font-size: 13px; }
 .images { display: flex; flex-wrap: wrap; gap: 20px; margin: 16px 0 0; align-items: flex-start; }
 .images.grid { display: grid; gap: 16px 20px; }

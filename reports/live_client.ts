@@ -21,7 +21,7 @@
 import { chartLabel } from "./chart_label.ts";
 import { formatPercent } from "./format.ts";
 import { addToAverage, defaultSmoothingSpan, keepsLossStep, lossStride, movingAverage } from "./loss_smoothing.ts";
-import { checkEpoch } from "./run_data.ts";
+import { checkEpoch, stepEpochs } from "./run_data.ts";
 
 /** What a live page listens to (the report's `live` options, as the page's JSON carries them). */
 export interface LiveConfig {
@@ -145,7 +145,8 @@ export function followRun(page: LivePage): void {
       st.loss = loss;
       const smoothed = addToAverage(st.average, loss);
       if (keepsLossStep(iteration, st.stride, st.planned)) {
-        rows.loss.push({ run, iteration, epoch: r.epoch, loss, smoothed });
+        const epochs = stepEpochs(iteration, num(r.epoch), st.perEpoch);
+        rows.loss.push({ run, iteration, epoch: r.epoch, epochs, seconds: num(r.elapsedMs) / 1000, loss, smoothed });
       }
     } else if (r.kind === "epoch") {
       // A check of --check-every sits between the epoch ends, as the report draws it.
@@ -227,6 +228,7 @@ const INLINED = [
   movingAverage,
   addToAverage,
   checkEpoch,
+  stepEpochs,
   followRun,
 ];
 

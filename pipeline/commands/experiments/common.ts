@@ -12,7 +12,13 @@
 
 import type { Report, ReportTable } from "../../../reports/html.ts";
 import type { LabelledRun } from "../../../reports/run_data.ts";
-import { meanFinalLoss, runSeries, summarizeRun } from "../../../reports/run_data.ts";
+import {
+  FINAL_LOSS_LABEL,
+  FINAL_LOSS_TITLE,
+  meanFinalLoss,
+  runSeries,
+  summarizeRun,
+} from "../../../reports/run_data.ts";
 import { percentCell } from "../../../reports/format.ts";
 import { RUN_COLORS } from "../../../reports/specs.ts";
 import type { TrainRecord } from "../../store/records.ts";
@@ -144,7 +150,9 @@ export function accuracyTable(runs: readonly LabelledRun[], lossWindow = 100): R
       { label: "Best val acc", numeric: true, title: "Best validation accuracy over all checks" },
       { label: "Final val acc", numeric: true },
       { label: "Train − val gap", numeric: true, title: "Final training accuracy minus final validation accuracy" },
-      { label: `Final loss (mean of last ${lossWindow})`, numeric: true },
+      lossWindow === 100
+        ? { label: FINAL_LOSS_LABEL, numeric: true, title: FINAL_LOSS_TITLE }
+        : { label: `Final loss (mean of last ${lossWindow} steps)`, numeric: true },
     ],
     rows: runs.map((run) => {
       const n = runNumbers(run);
