@@ -94,8 +94,8 @@ export function weightScaleSpec(runs: readonly WeightScaleRun[], options: Weight
     // Losses of runs that blew up would flatten every other point: they are drawn at the top edge, as triangles.
     const capped = field === "finalTrainLoss" && lossCap !== null;
     return {
-      title,
-      width: options.width ?? 260,
+      title: capped ? `${title} (▲ above the plot)` : title,
+      width: options.width ?? 228,
       height: options.height ?? 220,
       transform: [
         { filter: `isValid(datum.${field})` },
