@@ -59,6 +59,9 @@ export interface EvaluationStageOptions {
   now?: () => number;
 }
 
+/** How often, at most, the stage lets the event loop turn (timers, signals) between steps, ms. */
+const EVENT_LOOP_TURN_MS = 50;
+
 /**
  * {@link Step} → {@link TrainEvent}s, as the body of the course's `train`
  * loop after `_step`: appends the loss, emits an `iteration` record; after
@@ -96,6 +99,7 @@ export function evaluationStage(options: EvaluationStageOptions): TransformStrea
   const startIteration = state.iteration;
   let lastCheckMs = startMs, lastCheckIteration = startIteration;
   let last: EpochRecord | null = null;
+  let lastTurnMs = startMs;
   const elapsed = (t: number) => state.elapsedMsBefore + (t - startMs);
 
   return new TransformStream<Step | Stop, TrainEvent>(
@@ -193,6 +197,13 @@ export function evaluationStage(options: EvaluationStageOptions): TransformStrea
           }
         }
         gate.finish(t);
+        // Steps chain through promise jobs only: without a turn of the event loop now and then, timers and signal
+        // listeners (Ctrl-C's stop line, a progress bar's redraw) would wait for the next file write, an epoch away.
+        const tDone = now();
+        if (tDone - lastTurnMs >= EVENT_LOOP_TURN_MS) {
+          lastTurnMs = tDone;
+          return new Promise<void>((resolve) => setTimeout(resolve, 0));
+        }
       },
       flush(controller) {
         if (state.iteration !== schedule.numIterations) return;

@@ -264,3 +264,49 @@ Deno.test("an experiment stopped with SIGINT says how to continue; --resume keep
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("train stopped by SIGTERM mid-epoch ends at once with one line: where it stopped and the command that continues it", async () => {
+  const out = await Deno.makeTempDir({ prefix: "gradstream_sigterm_" });
+  // One long epoch: the signal lands between checkpoints, far from any file write.
+  const flags = [
+    ...["--hidden-dims", "100", "--batch-size", "10", "--epochs", "1", "--gemm", "ts", "--print-every", "1"],
+    ...["--out", out, "--run-name", "r"],
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../pipeline/commands/train.ts", import.meta.url).pathname, ...flags],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (t) => void (stderr += t) }),
+  );
+  try {
+    await until(() => stderr.includes("(Iteration 5 / 100)"), 60_000, "the fifth step");
+    child.kill("SIGTERM");
+    const t0 = performance.now();
+    const status = await child.status;
+    await reading;
+    assertEquals(status.code, 143, stderr);
+    assert(performance.now() - t0 < 5000, `the run took ${performance.now() - t0} ms to stop`);
+    const line = stderr.trimEnd().split("\n").at(-1)!;
+    assertMatch(
+      line,
+      new RegExp(
+        `^train: stopped \\(SIGTERM\\) at iteration (\\d+) of 100; ${out}/r has no checkpoint yet .*; ` +
+          `continue with: deno task train ${flags.join(" ")} --resume$`,
+      ),
+    );
+    assert(Number(/iteration (\d+)/.exec(line)![1]) < 100, line);
+    assertEquals(await exists(`${out}/r/run.lock`), false, "the lock was left behind");
+    // The index page was rewritten on the way out, the run in it as interrupted (not running).
+    const index = await Deno.readTextFile(`${out}/index.html`);
+    assertStringIncludes(index, "interrupted");
+    assert(!index.includes(">running<"), "the index page calls the stopped run running");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -425,7 +425,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   const finished = new Set<string>();
   const seen = new Map<string, { iteration: number; planned: number }>();
   const stopped = Promise.withResolvers<void>();
-  const index = () => writeIndexPage(root).catch(() => {});
+  const index = (exiting = false) => writeIndexPage(root, { exiting }).catch(() => {});
   let removeListeners = () => {};
   try {
     useGemmBackend(parsed.gemm, { quiet: parsed.quiet });
@@ -461,13 +461,16 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     if (io.stopSignals ?? import.meta.main) {
       removeListeners = onStopSignals((signal) => {
         if (over) return stopped.resolve();
-        err(
-          `experiment: stopped (${signal}): ${stopSummary(labels, finished, seen)}; ${dir} keeps every run's ` +
-            `checkpoint; continue with: ${continueCommand("experiment", args)}`,
-        );
-        releaseOwnLocksSync([...trainTasks.map((t) => placeOf(t)!.dir)]);
-        lock?.releaseSync();
-        void index().finally(() => Deno.exit(STOP_EXIT_CODES[signal]));
+        // The runs go on while the index is written; then nothing else runs: the line is the last one printed.
+        void index(true).finally(() => {
+          err(
+            `experiment: stopped (${signal}): ${stopSummary(labels, finished, seen)}; ${dir} keeps the runs that ` +
+              `are over and the others' checkpoints; continue with: ${continueCommand("experiment", args)}`,
+          );
+          releaseOwnLocksSync([...trainTasks.map((t) => placeOf(t)!.dir)]);
+          lock?.releaseSync();
+          Deno.exit(STOP_EXIT_CODES[signal]);
+        });
       });
     }
 

@@ -119,10 +119,16 @@ function datasetOf(start: StartRecord | undefined): string {
   return start ? `${name} (${start.numTrain.toLocaleString("en-US")})` : name;
 }
 
-async function lockStatus(dirs: string[]): Promise<RunLockInfo | undefined> {
+/** Options of {@link scanRuns}. */
+export interface ScanOptions {
+  /** Locks this process holds count as released: it is about to exit (stopped by a signal). Default false. */
+  exiting?: boolean;
+}
+
+async function lockStatus(dirs: string[], options: ScanOptions): Promise<RunLockInfo | undefined> {
   for (const dir of dirs) {
     const lock = await heldRunLock(dir).catch(() => null);
-    if (lock !== null) return lock;
+    if (lock !== null && !(options.exiting && lock.pid === Deno.pid)) return lock;
   }
   return undefined;
 }
@@ -133,6 +139,7 @@ async function readRun(
   rel: string,
   log: string,
   experiment: { rel: string; name: string; report?: string } | undefined,
+  options: ScanOptions,
 ): Promise<RunEntry | null> {
   let records;
   try {
@@ -146,7 +153,7 @@ async function readRun(
   const isFolder = log.endsWith(`/${RUN_FILES.log}`) || log === RUN_FILES.log;
   let status: IndexRunStatus = summary.status === "running" ? "interrupted" : summary.status;
   const holder = status === "interrupted"
-    ? await lockStatus([...(isFolder ? [dir] : []), ...(experiment ? [join(root, experiment.rel)] : [])])
+    ? await lockStatus([...(isFolder ? [dir] : []), ...(experiment ? [join(root, experiment.rel)] : [])], options)
     : undefined;
   if (holder) status = "running";
   const commandLine = typeof start?.run?.command === "string" ? start.run.command : undefined;
@@ -189,7 +196,7 @@ interface Summary {
  * Folders and files that cannot be read are skipped; hidden folders and
  * `screenshots/` are not entered.
  */
-export async function scanRuns(root: string): Promise<RunScan> {
+export async function scanRuns(root: string, options: ScanOptions = {}): Promise<RunScan> {
   const runs: RunEntry[] = [];
   const experiments: ExperimentEntry[] = [];
   const visit = async (rel: string, depth: number, experiment?: { rel: string; name: string; report?: string }) => {
@@ -202,7 +209,7 @@ export async function scanRuns(root: string): Promise<RunScan> {
     }
     const has = (name: string, file = true) => names.some((e) => e.name === name && (file ? e.isFile : e.isDirectory));
     if (rel !== "" && has(RUN_FILES.log)) {
-      const run = await readRun(root, rel, join(rel, RUN_FILES.log), experiment);
+      const run = await readRun(root, rel, join(rel, RUN_FILES.log), experiment, options);
       if (run) runs.push(run);
       return;
     }
@@ -221,7 +228,7 @@ export async function scanRuns(root: string): Promise<RunScan> {
         for await (const e of Deno.readDir(join(dir, RUN_FILES.runs))) {
           if (e.isFile && e.name.endsWith(".ndjson")) {
             const runRel = join(join(rel, RUN_FILES.runs), e.name.replace(/\.ndjson$/, ""));
-            const run = await readRun(root, runRel, `${runRel}.ndjson`, inner);
+            const run = await readRun(root, runRel, `${runRel}.ndjson`, inner, options);
             if (run) runs.push(run);
           } else if (e.isDirectory) {
             await visit(join(join(rel, RUN_FILES.runs), e.name), depth + 2, inner);
@@ -229,7 +236,7 @@ export async function scanRuns(root: string): Promise<RunScan> {
         }
       } catch { /* no runs/ */ }
       const mine = runs.slice(before);
-      const holder = has(RUN_FILES.summary) ? undefined : await lockStatus([dir]);
+      const holder = has(RUN_FILES.summary) ? undefined : await lockStatus([dir], options);
       experiments.push({
         name: rel,
         dir,
@@ -266,8 +273,8 @@ export async function scanRuns(root: string): Promise<RunScan> {
  * Scans `root` and (re)writes `root/index.html` linking every report with
  * its key numbers; returns its path. Called after every run and experiment.
  */
-export async function writeIndexPage(root: string): Promise<string> {
-  const scan = await scanRuns(root);
+export async function writeIndexPage(root: string, options: ScanOptions = {}): Promise<string> {
+  const scan = await scanRuns(root, options);
   const path = join(root.replace(/\/+$/, "") || "/", "index.html");
   await writeFileAtomic(path, indexPageHtml({ root, runs: scan.runs, experiments: scan.experiments }), { sync: false });
   return path;

@@ -576,7 +576,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   let lastIteration = 0, planned = 0;
   let trained = false;
   const stopped = Promise.withResolvers<void>();
-  const index = () => writeIndexPage(settings.out).catch(() => {});
+  const index = (exiting = false) => writeIndexPage(settings.out, { exiting }).catch(() => {});
   let removeListeners = () => {};
   try {
     useGemmBackend(settings.gemm, { quiet: settings.quiet });
@@ -585,16 +585,16 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     if (io.stopSignals ?? import.meta.main) {
       removeListeners = onStopSignals((signal) => {
         if (trained) return stopped.resolve();
-        void stopLine(signal).then((line) => {
-          err(line);
+        // The run goes on while the index is written; from the checkpoint's reading on, nothing else runs, so the
+        // line is the last one printed and names the iteration the run stopped at.
+        void index(true).then(() => readCheckpointProgress(paths.checkpoint).catch(() => null)).then((saved) => {
+          err(stopLine(signal, saved));
           lock?.releaseSync();
-          return index();
         }).finally(() => Deno.exit(STOP_EXIT_CODES[signal]));
       });
     }
     /** Where the run stopped and the command that continues it. */
-    const stopLine = async (signal: StopSignal): Promise<string> => {
-      const saved = await readCheckpointProgress(paths.checkpoint).catch(() => null);
+    const stopLine = (signal: StopSignal, saved: { iteration: number; epoch: number } | null): string => {
       const where = `stopped (${signal}) at iteration ${lastIteration}${planned ? ` of ${planned}` : ""}`;
       const kept = saved === null
         ? `${paths.dir} has no checkpoint yet (the first is written at the end of epoch 1): --resume starts it over`
