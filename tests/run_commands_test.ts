@@ -310,3 +310,54 @@ Deno.test("train stopped by SIGTERM mid-epoch ends at once with one line: where 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+const netGranted = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
+
+Deno.test({
+  name:
+    "train --serve --port streams the run's records to the live page on that port, then serves the report until stopped",
+  ignore: !netGranted,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "gradstream_serve_" });
+    // A free port, as a user would pick one.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const stop = new AbortController();
+    let seen: { page: string; records: number } | undefined;
+    let watching: Promise<void> | undefined;
+    const lines: string[] = [];
+    try {
+      const finished = trainMain([...TINY, "--out", out, "--run-name", "r", "--serve", "--port", String(port)], {
+        out: (l) => lines.push(l),
+        err: (l) => lines.push(l),
+        terminal: false,
+        signal: stop.signal,
+        onServe(url) {
+          watching = (async () => {
+            const page = await (await fetch(url)).text();
+            const text = await (await fetch(`${url}events`)).text();
+            const records = [...text.matchAll(/^data: (\[.*\])$/gm)].reduce((n, m) => n + JSON.parse(m[1]).length, 0);
+            seen = { page, records };
+          })();
+        },
+      });
+      while (watching === undefined) await sleep(20);
+      await watching;
+      stop.abort();
+      assertEquals(await finished, 0, lines.join("\n"));
+      assertStringIncludes(lines.join("\n"), `train: live view at http://127.0.0.1:${port}/`);
+      assertStringIncludes(lines.join("\n"), "train: serving the report at");
+      assert(seen !== undefined && seen.page.includes("(live)"), "no live page");
+      assertEquals(seen.records, (await readRunLog(`${out}/r/run.ndjson`)).length);
+      assert(
+        !(await Deno.readTextFile(`${out}/r/report.html`)).includes("(live)"),
+        "the report replaced the live page",
+      );
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
