@@ -339,8 +339,12 @@ export async function defaultExperimentFolder(experiment: Experiment, options: E
   });
 }
 
-/** Each training task's folder name under `runs/`: its label as a file name, made unique in plan order. */
-function runFolderNames(tasks: readonly Task[]): Map<string, string> {
+/**
+ * Each training task's folder name under an experiment's `runs/`: its label
+ * as a file name (`fileNameOf`), made unique in plan order, so the same
+ * plan always names the same folders (what `--resume` relies on).
+ */
+export function runFolderNames(tasks: readonly Task[]): Map<string, string> {
   const names = new Map<string, string>();
   const used = new Set<string>();
   for (const t of tasks) {
