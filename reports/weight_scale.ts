@@ -134,7 +134,8 @@ export function weightScaleSpec(runs: readonly WeightScaleRun[], options: Weight
         ],
       },
       layer: [
-        { mark: { type: "line" as const } },
+        // No line runs out of a panel's plot (off-scale points sit at its edge, whole).
+        { mark: { type: "line" as const, clip: true } },
         {
           mark: { type: "point" as const, size: 40 },
           encoding: {
