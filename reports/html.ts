@@ -76,6 +76,8 @@ export interface ReportSection {
   imageColumns?: number;
   /** On a live page, which records this chart grows with: loss rows or accuracy rows (dataset `loss` / `accuracy`). */
   live?: "loss" | "accuracy";
+  /** A second table behind a toggle (`<details>`, no script), under the first: e.g. every setting, not only those that differ. */
+  more?: { summary: string; table: ReportTable };
 }
 
 /** A headline number shown at the top of the page. */
@@ -346,6 +348,12 @@ figure { margin: 0; }
 figure.chart { margin: 16px 0 0; padding: 18px 18px 12px; border: 1px solid var(--hair); border-radius: 12px; background: #fff; overflow-x: auto; }
 .chart-static svg { display: block; max-width: 100%; height: auto; }
 .chart .vega-embed { display: block; }
+.chart .vega-bindings { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 28px; margin: 12px 0 2px; font-size: 13px; color: var(--muted); }
+.chart .vega-bind label, .chart .vega-bind-radio { display: inline-flex; align-items: center; gap: 6px; }
+.chart .vega-bind-radio label { margin-right: 8px; color: var(--fg); }
+.chart .vega-bind-name { font-weight: 600; color: var(--fg); }
+.chart .vega-bind input[type="range"] { width: 160px; accent-color: var(--accent); }
+.chart .vega-bind input[type="checkbox"], .chart .vega-bind input[type="radio"] { accent-color: var(--accent); margin: 0 2px 0 0; }
 .chart.has-error::after { content: "Interactive chart unavailable; showing the static rendering."; display: block; color: var(--bad); font-size: 13px; }
 .images { display: flex; flex-wrap: wrap; gap: 20px; margin: 16px 0 0; align-items: flex-start; }
 .images.grid { display: grid; gap: 16px 20px; }
@@ -357,6 +365,8 @@ dl.config { display: grid; grid-template-columns: minmax(140px, max-content) 1fr
 dl.config dt, dl.config dd { margin: 0; padding: 6px 14px; border-bottom: 1px solid var(--hair); font-family: var(--mono); font-size: 12.5px; overflow-wrap: anywhere; }
 dl.config dt { color: var(--muted); background: var(--soft); }
 dl.config dt:nth-last-of-type(1), dl.config dd:nth-last-of-type(1) { border-bottom: 0; }
+details.more { margin: 12px 0 0; }
+details.more > summary { cursor: pointer; color: var(--accent); font-size: 14px; }
 footer { margin: 56px 0 0; padding-top: 16px; border-top: 1px solid var(--hair); color: var(--faint); font-size: 12.5px; }
 #vg-tooltip-element { font-family: ${REPORT_FONT}; font-size: 12.5px; border-radius: 8px; box-shadow: 0 4px 14px rgba(31, 35, 40, .15); }
 @media (max-width: 640px) { .page { padding: 28px 16px 48px; } h1 { font-size: 24px; } }
@@ -414,6 +424,13 @@ export async function renderReportHtml(report: Report, assets: PageAssets): Prom
       );
     }
     if (section.table) body.push(tableHtml(section.table, `section "${section.heading}"`));
+    if (section.more) {
+      body.push(
+        `<details class="more"><summary>${escapeHtml(section.more.summary)}</summary>\n${
+          tableHtml(section.more.table, `section "${section.heading}" (more)`)
+        }\n</details>`,
+      );
+    }
     if (section.images) body.push(imagesHtml(section.images, `section "${section.heading}"`, section.imageColumns));
     parts.push(`<section id="${id}">\n${body.filter(Boolean).join("\n")}\n</section>`);
   }

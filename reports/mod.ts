@@ -77,6 +77,8 @@ export {
   accuracyRows,
   checkLabels,
   defaultSmoothingSpan,
+  FINAL_LOSS_LABEL,
+  FINAL_LOSS_TITLE,
   type LabelledRun,
   type LossRow,
   lossRows,

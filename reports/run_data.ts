@@ -111,8 +111,10 @@ export interface RunSummary {
   bestTrainAcc?: number;
   /** Best validation accuracy over all checks (else the `end` record's), a fraction in [0, 1]. */
   bestValAcc?: number;
-  /** Loss of the last step with a finite loss. */
+  /** The course's final training loss: the mean loss of the last 100 steps with a finite loss ({@link meanFinalLoss}). */
   finalLoss?: number;
+  /** Loss of the last step with a finite loss (one minibatch: noisy). */
+  lastLoss?: number;
   /** Training time in ms (summed over resumed segments). */
   trainingMs?: number;
   /** Average training examples per second of the last segment, when finished. */
@@ -141,13 +143,14 @@ export function summarizeRun(run: LabelledRun): RunSummary {
   const s = runSeries(run.records);
   const lastIter = s.iterations.at(-1);
   const lastCheck = s.checks.at(-1);
-  let finalLoss: number | undefined;
+  let lastLoss: number | undefined;
   for (let i = s.iterations.length - 1; i >= 0; i--) {
     if (Number.isFinite(s.iterations[i].loss)) {
-      finalLoss = s.iterations[i].loss;
+      lastLoss = s.iterations[i].loss;
       break;
     }
   }
+  const finalLoss = meanFinalLoss(run.records) ?? undefined;
   const finite = (values: number[]) => values.filter(Number.isFinite);
   const trainAccs = finite(s.checks.map((c) => c.trainAcc));
   const valAccs = finite(s.checks.map((c) => c.valAcc));
@@ -165,10 +168,18 @@ export function summarizeRun(run: LabelledRun): RunSummary {
     bestTrainAcc: trainAccs.length > 0 ? Math.max(...trainAccs) : undefined,
     bestValAcc: valAccs.length > 0 ? Math.max(...valAccs) : s.end?.bestValAcc,
     finalLoss,
+    lastLoss,
     trainingMs: s.end?.elapsedMs ?? Math.max(lastIter?.elapsedMs ?? 0, lastCheck?.elapsedMs ?? 0),
     examplesPerSec: s.end?.examplesPerSec,
   };
 }
+
+/** How a table heads the final loss: one meaning everywhere, the course's. */
+export const FINAL_LOSS_LABEL = "Final loss (last-100 mean)";
+
+/** What the final loss is, for a column's tooltip. */
+export const FINAL_LOSS_TITLE =
+  "The course's final training loss: the mean minibatch loss of the last 100 steps, np.mean(solver.loss_history[-100:])";
 
 /**
  * Mean loss of the last `n` steps of a run with a finite loss: the course's
@@ -202,10 +213,31 @@ export interface LossRow {
   iteration: number;
   /** Epoch the step belongs to, counting from 0. */
   epoch: number;
+  /** Epochs of training at this step, fractional (iteration / iterations per epoch; the x axis in epochs). */
+  epochs: number;
+  /** Training time at this step, s (summed over resumed segments; the x axis in time). */
+  seconds: number;
   /** The step's minibatch loss. */
   loss: number;
   /** Bias-corrected exponential moving average of the loss over every step up to this one. */
   smoothed: number;
+}
+
+/**
+ * Epochs of training after step `iteration`, fractional: iteration /
+ * iterations per epoch, or the step's epoch when the run's schedule is not
+ * known. The live page inlines this function: it uses nothing outside its body.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { stepEpochs } from "./run_data.ts";
+ * assertEquals(stepEpochs(30, 1, 20), 1.5);
+ * assertEquals(stepEpochs(30, 1, undefined), 1);
+ * ```
+ */
+export function stepEpochs(iteration: number, epoch: number, iterationsPerEpoch?: number): number {
+  return typeof iterationsPerEpoch === "number" && iterationsPerEpoch > 0 ? iteration / iterationsPerEpoch : epoch;
 }
 
 /**
@@ -223,12 +255,21 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
   const span = options.smoothingSpan ?? defaultSmoothingSpan(planned);
   if (!(span >= 1)) throw new RangeError(`lossRows: smoothingSpan ${span} is not ≥ 1`);
   const average = movingAverage(span);
+  const perEpoch = s.start?.iterationsPerEpoch;
   const rows: LossRow[] = [];
   for (const r of s.iterations) {
     if (!Number.isFinite(r.loss)) continue;
     const smoothed = addToAverage(average, r.loss);
     if (keepsLossStep(r.iteration, stride, last)) {
-      rows.push({ run: run.label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed });
+      rows.push({
+        run: run.label,
+        iteration: r.iteration,
+        epoch: r.epoch,
+        epochs: stepEpochs(r.iteration, r.epoch, perEpoch),
+        seconds: r.elapsedMs / 1000,
+        loss: r.loss,
+        smoothed,
+      });
     }
   }
   return rows;
@@ -238,7 +279,7 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
 export interface AccuracyRow {
   /** Run label, as shown in legends. */
   run: string;
-  /** Completed epochs at the check. */
+  /** Completed epochs at the check; for a check inside an epoch, its fraction (iteration / iterations per epoch). */
   epoch: number;
   /** Steps taken at the check. */
   iteration: number;
@@ -248,11 +289,42 @@ export interface AccuracyRow {
   accuracy: number;
 }
 
-/** A run's accuracy checks as rows, two per check (train, val); non-finite accuracies are skipped. */
+/**
+ * Where an accuracy check sits on an epoch axis: its completed epochs, or for
+ * a check inside an epoch (`--check-every`) its fraction of the epochs
+ * (iteration / iterations per epoch), so it falls between the epoch ends. The
+ * first check (after step 1) stays at epoch 0, as the course draws it. The
+ * live page inlines this function: it uses nothing outside its body.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkEpoch } from "./run_data.ts";
+ * assertEquals(checkEpoch(0, 10, false, 20), 0.5); // a check at step 10 of a 20-step epoch
+ * assertEquals(checkEpoch(1, 20, true, 20), 1);
+ * assertEquals(checkEpoch(0, 1, false, 20), 0);
+ * ```
+ */
+export function checkEpoch(epoch: number, iteration: number, epochEnd: boolean, iterationsPerEpoch?: number): number {
+  const inside = !epochEnd && iteration > 1 && typeof iterationsPerEpoch === "number" && iterationsPerEpoch > 0;
+  return inside ? iteration / iterationsPerEpoch : epoch;
+}
+
+/**
+ * A run's accuracy checks as rows, two per check (train, val); non-finite
+ * accuracies are skipped. A check inside an epoch sits at its fraction of
+ * the epochs ({@link checkEpoch}).
+ */
 export function accuracyRows(run: LabelledRun): AccuracyRow[] {
   const rows: AccuracyRow[] = [];
-  for (const c of runSeries(run.records).checks) {
-    const base = { run: run.label, epoch: c.epoch, iteration: c.iteration };
+  const series = runSeries(run.records);
+  const perEpoch = series.start?.iterationsPerEpoch;
+  for (const c of series.checks) {
+    const base = {
+      run: run.label,
+      epoch: checkEpoch(c.epoch, c.iteration, c.epochEnd, perEpoch),
+      iteration: c.iteration,
+    };
     if (Number.isFinite(c.trainAcc)) rows.push({ ...base, split: "train", accuracy: c.trainAcc });
     if (Number.isFinite(c.valAcc)) rows.push({ ...base, split: "val", accuracy: c.valAcc });
   }

@@ -9,7 +9,15 @@
 import type { Cell, Highlight, LiveOptions, Report, ReportImage, ReportSection, ReportTable } from "./html.ts";
 import { formatDuration, formatPercent, percentCell } from "./format.ts";
 import { filterGridImage, type ImageArray, imageFromArray, pngDataUrl, scaleImage } from "./images.ts";
-import { checkLabels, type LabelledRun, type RunSummary, summarizeRun } from "./run_data.ts";
+import {
+  checkLabels,
+  FINAL_LOSS_LABEL,
+  FINAL_LOSS_TITLE,
+  type LabelledRun,
+  runSeries,
+  type RunSummary,
+  summarizeRun,
+} from "./run_data.ts";
 import { accuracyCurveSpec } from "./accuracy_curve.ts";
 import { type GradientCheckRow, gradientCheckSpec } from "./gradient_check.ts";
 import { type LossCurveOptions, lossCurveSpec } from "./loss_curve.ts";
@@ -44,7 +52,7 @@ export function summaryTable(runs: readonly LabelledRun[]): ReportTable {
       { label: "Final train acc", numeric: true, title: "Training accuracy (subsample) at the last check" },
       { label: "Final val acc", numeric: true, title: "Validation accuracy at the last check" },
       { label: "Best val acc", numeric: true, title: "Best validation accuracy over all checks" },
-      { label: "Final loss", numeric: true, title: "Minibatch loss of the last step" },
+      { label: FINAL_LOSS_LABEL, numeric: true, title: FINAL_LOSS_TITLE },
       { label: "Training time", numeric: true },
     ],
     rows: summaries.map((s) => [
@@ -66,7 +74,34 @@ export function summaryTable(runs: readonly LabelledRun[]): ReportTable {
   };
 }
 
-/** Headline numbers of several runs: best validation accuracy (and which run), runs, steps, training time. */
+/**
+ * The wall time of runs together: from the first start to the last end,
+ * each run ending at its last segment's start plus that segment's training
+ * time. Null when the logs carry no start times.
+ */
+export function wallTimeMs(runs: readonly LabelledRun[]): number | null {
+  let first = Infinity, last = -Infinity;
+  for (const run of runs) {
+    const s = runSeries(run.records);
+    const startTimes = s.starts.map((r) => Date.parse(r.time)).filter(Number.isFinite);
+    if (startTimes.length === 0) continue;
+    first = Math.min(first, ...startTimes);
+    const lastStart = s.starts.at(-1)!;
+    // Training time is summed over segments: the last segment's share is what it added after its start.
+    const before = s.iterations.find((r) => r.iteration === lastStart.startIteration)?.elapsedMs ?? 0;
+    const total = Math.max(s.end?.elapsedMs ?? 0, s.iterations.at(-1)?.elapsedMs ?? 0, s.checks.at(-1)?.elapsedMs ?? 0);
+    last = Math.max(
+      last,
+      Date.parse(lastStart.time) + (s.end?.wallMs ?? total - (lastStart.startIteration ? before : 0)),
+    );
+  }
+  return Number.isFinite(first) && Number.isFinite(last) ? last - first : null;
+}
+
+/**
+ * Headline numbers of runs: best validation accuracy (and which run), runs, steps, and time: one run's training
+ * time, or for several the wall time from the first start to the last end and their summed run time, two figures.
+ */
 export function runHighlights(runs: readonly LabelledRun[]): Highlight[] {
   const summaries = runs.map(summarizeRun);
   if (summaries.length === 0) return [];
@@ -96,7 +131,14 @@ export function runHighlights(runs: readonly LabelledRun[]): Highlight[] {
       : undefined,
   });
   out.push({ label: "Iterations", value: steps.toLocaleString("en-US") });
-  out.push({ label: "Training time", value: formatDuration(totalMs) ?? "—" });
+  if (summaries.length === 1) {
+    out.push({ label: "Training time", value: formatDuration(totalMs) ?? "—" });
+  } else {
+    // Runs that trained side by side: the time it took is not the sum of their times.
+    const wall = wallTimeMs(runs);
+    if (wall !== null) out.push({ label: "Wall time", value: formatDuration(wall)!, note: "first start to last end" });
+    out.push({ label: "Run time, summed", value: formatDuration(totalMs) ?? "—", note: `${summaries.length} runs` });
+  }
   const datasets = new Set(summaries.map((s) => s.dataset));
   const [dataset] = datasets;
   if (datasets.size === 1 && dataset !== undefined) {

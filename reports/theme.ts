@@ -116,6 +116,29 @@ export function chartTitle(text: string, subtitle?: string): { text: string; sub
   return subtitle === undefined ? { text } : { text, subtitle };
 }
 
+/** Labels longer than this many characters move the legend under the chart, where they have its width. */
+const LONG_LEGEND_LABEL = 28;
+
+/**
+ * The legend of run labels: at the right, or under the chart when a label
+ * is long, and never cut short (labels are already at most
+ * `CHART_LABEL_MAX` characters, `chart_label.ts`).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { runLegend } from "./theme.ts";
+ * assertEquals(runLegend(["a", "b"]).orient, "right");
+ * assertEquals(runLegend(["a learning rate of 1e-3 with batch norm and dropout"]).orient, "bottom");
+ * ```
+ */
+export function runLegend(labels: readonly string[]) {
+  const longest = Math.max(0, ...labels.map((l) => l.length));
+  return longest > LONG_LEGEND_LABEL
+    ? { symbolOpacity: 1, labelLimit: 0, orient: "bottom" as const, direction: "vertical" as const }
+    : { symbolOpacity: 1, labelLimit: 0, orient: "right" as const };
+}
+
 /** The colour encoding of run labels: field `run`, one colour per label in the given order, legend in that order. */
 export function runColor(labels: readonly string[], title: string) {
   return {
@@ -124,6 +147,6 @@ export function runColor(labels: readonly string[], title: string) {
     title,
     scale: { domain: [...labels], range: RUN_COLORS },
     sort: [...labels],
-    legend: { symbolOpacity: 1 },
+    legend: runLegend(labels),
   };
 }

@@ -89,41 +89,70 @@ export function weightScaleSpec(runs: readonly WeightScaleRun[], options: Weight
   const groups = [...new Set(runs.map((r) => r.group))];
   const groupTitle = options.runTitle ?? "Model";
   const decades = decadeTicks(rows.map((r) => r.weightScale));
-  const panel = (field: keyof WeightScaleRow, title: string, format: string) => ({
-    title,
-    width: options.width ?? 220,
-    height: options.height ?? 200,
-    transform: [{ filter: `isValid(datum.${field})` }],
-    encoding: {
-      x: {
-        field: "weightScale",
-        type: "quantitative" as const,
-        title: "Weight scale σ (log)",
-        scale: { type: "log" as const, domain: [decades[0], decades.at(-1)!] },
-        axis: { values: decades, format: "~e", gridOpacity: 1 },
-      },
-      y: {
-        field,
-        type: "quantitative" as const,
-        title: null,
-        axis: { format: format === ".2%" ? ".0%" : "~r" },
-        scale: { zero: false },
-      },
-      color: {
-        field: "run",
-        type: "nominal" as const,
-        title: groupTitle,
-        scale: { domain: groups, range: RUN_COLORS },
-        legend: { orient: "bottom" as const, direction: "horizontal" as const, symbolOpacity: 1 },
-      },
-      tooltip: [
-        { field: "run", type: "nominal" as const, title: groupTitle },
-        { field: "weightScale", type: "quantitative" as const, title: "Weight scale", format: ".2e" },
-        { field, type: "quantitative" as const, title, format },
+  const lossCap = offScaleCap(rows.map((r) => r.finalTrainLoss));
+  const panel = (field: keyof WeightScaleRow, title: string, yTitle: string, format: string) => {
+    // Losses of runs that blew up would flatten every other point: they are drawn at the top edge, as triangles.
+    const capped = field === "finalTrainLoss" && lossCap !== null;
+    return {
+      title: capped ? `${title} (▲ above the plot)` : title,
+      width: options.width ?? 228,
+      height: options.height ?? 220,
+      transform: [
+        { filter: `isValid(datum.${field})` },
+        { calculate: capped ? `min(datum.${field}, ${lossCap})` : `datum.${field}`, as: "shown" },
+        { calculate: capped ? `datum.${field} > ${lossCap}` : "false", as: "offScale" },
       ],
-    },
-    layer: [{ mark: { type: "line" as const } }, { mark: { type: "point" as const, size: 40 } }],
-  });
+      encoding: {
+        x: {
+          field: "weightScale",
+          type: "quantitative" as const,
+          title: "Weight scale σ (log)",
+          scale: { type: "log" as const, domain: [decades[0], decades.at(-1)!] },
+          axis: { values: decades, format: "~e", gridOpacity: 1 },
+        },
+        y: {
+          field: "shown",
+          type: "quantitative" as const,
+          title: yTitle,
+          axis: { format: format === ".2%" ? ".0%" : "~r" },
+          scale: { zero: false },
+        },
+        color: {
+          field: "run",
+          type: "nominal" as const,
+          title: groupTitle,
+          scale: { domain: groups, range: RUN_COLORS },
+          legend: { orient: "bottom" as const, direction: "horizontal" as const, symbolOpacity: 1 },
+        },
+        tooltip: [
+          { field: "run", type: "nominal" as const, title: groupTitle },
+          { field: "weightScale", type: "quantitative" as const, title: "Weight scale", format: ".2e" },
+          { field, type: "quantitative" as const, title, format },
+          ...(capped
+            ? [{ field: "offScale", type: "nominal" as const, title: "Above the plot (drawn at its edge)" }]
+            : []),
+        ],
+      },
+      layer: [
+        // No line runs out of a panel's plot (off-scale points sit at its edge, whole).
+        { mark: { type: "line" as const, clip: true } },
+        {
+          mark: { type: "point" as const, size: 40 },
+          encoding: {
+            shape: {
+              field: "offScale",
+              type: "nominal" as const,
+              scale: { domain: [false, true], range: ["circle", "triangle-up"] },
+              legend: capped
+                ? { title: null, orient: "bottom" as const, labelExpr: "datum.value ? 'above the plot' : 'in range'" }
+                : null,
+            },
+            size: { condition: { test: "datum.offScale", value: 90 }, value: 40 },
+          },
+        },
+      ],
+    };
+  };
   return {
     ...chartFrame(
       "weightScale",
@@ -132,12 +161,34 @@ export function weightScaleSpec(runs: readonly WeightScaleRun[], options: Weight
       options.subtitle,
     ),
     hconcat: [
-      panel("bestValAcc", "Best validation accuracy", ".2%"),
-      panel("bestTrainAcc", "Best training accuracy", ".2%"),
-      panel("finalTrainLoss", "Final training loss", ".4f"),
+      panel("bestValAcc", "Best validation accuracy", "Validation accuracy", ".2%"),
+      panel("bestTrainAcc", "Best training accuracy", "Training accuracy", ".2%"),
+      panel("finalTrainLoss", "Final training loss", "Loss (mean of last 100 steps)", ".4f"),
     ],
     resolve: { scale: { color: "shared" } },
   };
+}
+
+/**
+ * Where a loss axis stops so that runs that blew up do not flatten the
+ * others: 4 × the median of the finite values, or null when every value is
+ * within it (nothing is off the scale).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { offScaleCap } from "./weight_scale.ts";
+ * assertEquals(offScaleCap([2.1, 2.2, 2.3, 1e6]), 9);
+ * assertEquals(offScaleCap([2.1, 2.2, 2.3]), null);
+ * ```
+ */
+export function offScaleCap(values: readonly (number | null)[]): number | null {
+  const finite = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (finite.length === 0) return null;
+  const mid = finite.length >> 1;
+  const median = finite.length % 2 === 1 ? finite[mid] : (finite[mid - 1] + finite[mid]) / 2;
+  const cap = 4 * median;
+  return finite.at(-1)! > cap ? cap : null;
 }
 
 /** Powers of ten from the one at or below the smallest value to the one at or above the largest (at least two). */

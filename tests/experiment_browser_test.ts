@@ -54,7 +54,7 @@ browserTest(
     for (const experiment of EXPERIMENTS) {
       await t.step(experiment.name, async () => {
         const err: string[] = [];
-        const code = await main([experiment.name, "--quick", "--quiet", "--out", root], {
+        const code = await main([experiment.name, "--quick", "--quiet", "--out", root, "--run-name", experiment.name], {
           out: () => {},
           err: (l) => err.push(l),
         });

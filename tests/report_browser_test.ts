@@ -301,7 +301,7 @@ browserTest(
           `(async () => {
         await window.gradstream.ready;
         const v = window.gradstream.views;
-        return { loss: v["chart-0"].data("loss").map(({ run, iteration, epoch, loss, smoothed }) => ({ run, iteration, epoch, loss, smoothed })),
+        return { loss: v["chart-0"].data("loss").map(({ run, iteration, epoch, epochs, seconds, loss, smoothed }) => ({ run, iteration, epoch, epochs, seconds, loss, smoothed })),
           accuracy: v["chart-1"].data("accuracy").map(({ run, epoch, iteration, split, accuracy }) => ({ run, epoch, iteration, split, accuracy })),
           status: document.getElementById("gs-live-status").textContent,
           done: document.documentElement.getAttribute("data-live") };

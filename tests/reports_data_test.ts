@@ -64,7 +64,10 @@ Deno.test("summarizeRun reads a finished run's final and best accuracies, loss a
   assertEquals(s.bestValAcc, Math.max(...checks.map((c) => c.valAcc)));
   assertEquals(s.bestValAcc, end.bestValAcc);
   assertEquals(s.bestTrainAcc, Math.max(...checks.map((c) => c.trainAcc)));
-  assertEquals(s.finalLoss, (records.findLast((r) => r.kind === "iteration") as { loss: number }).loss);
+  // The final loss is the course's: the mean of the last 100 steps; the last minibatch's is lastLoss.
+  const losses = records.flatMap((r) => r.kind === "iteration" ? [r.loss] : []);
+  assertAlmostEquals(s.finalLoss!, losses.slice(-100).reduce((a, v) => a + v, 0) / 100, 1e-12);
+  assertEquals(s.lastLoss, losses.at(-1));
   assertEquals(s.trainingMs, end.elapsedMs);
   assertEquals(s.dataset, "cifar10-sample & <friends> (1,000 train / 200 val)");
 });

@@ -1,5 +1,6 @@
 import {
   assert,
+  assertAlmostEquals,
   assertEquals,
   assertGreater,
   assertLessOrEqual,
@@ -9,6 +10,9 @@ import {
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { chartLabel } from "../reports/chart_label.ts";
 import { compileSpec, prefixSvgIds, renumberSvgIds, specToSvg } from "../reports/render.ts";
+import { defaultSmoothing } from "../reports/loss_curve.ts";
+import { defaultSmoothingSpan, lossRows } from "../reports/run_data.ts";
+import { vega } from "../reports/vendor.ts";
 import {
   accuracyCurveSpec,
   accuracyPanelsSpec,
@@ -73,8 +77,10 @@ Deno.test("lossCurveSpec draws every run's points and smoothed line, labelled, w
     (spec.encoding as { color: { scale: { domain: string[] } } }).color.scale.domain,
     runs.map((r) => r.label),
   );
-  assertStringIncludes(svg, "Iteration (optimizer steps)");
+  assertStringIncludes(svg, "Training progress (iterations, epochs or time: the switch below)");
   assertStringIncludes(svg, "Training loss (cross-entropy per example)");
+  // Iteration ticks read as numbers, not "0k 0.05k 0.1k".
+  assert(!/>0\.\d+k</.test(svg), "an iteration tick in fractions of thousands");
   // The hostile label is text inside the SVG, escaped.
   assert(!svg.includes("<img"), "raw label in the SVG");
   assertStringIncludes(svg, "&lt;img src=x");
@@ -93,11 +99,61 @@ Deno.test("lossCurveSpec bounds the points of a long run (20,000 steps → ≤ 2
   assertEquals(rows.filter((r) => r.run === "short").length, 120);
 });
 
-Deno.test("lossCurveSpec puts the loss on a log axis on request", () => {
-  const spec = lossCurveSpec(runs, { logY: true }) as unknown as {
-    layer: { encoding: { y: { scale?: { type?: string } } } }[];
+Deno.test("lossCurveSpec binds a smoothing slider, a log-scale toggle and an x-axis switch, starting as asked", () => {
+  const spec = lossCurveSpec(runs, { logY: true, smoothing: 0.3 }) as unknown as {
+    params: { name: string; value: unknown; bind: { input: string; min?: number; max?: number } }[];
   };
-  assertEquals(spec.layer[0].encoding.y.scale?.type, "log");
+  const byName = Object.fromEntries(spec.params.map((p) => [p.name, p]));
+  assertEquals([byName.smoothing.value, byName.smoothing.bind.input], [0.3, "range"]);
+  assertEquals([byName.smoothing.bind.min, byName.smoothing.bind.max], [0, 0.999]);
+  assertEquals([byName.logScale.value, byName.logScale.bind.input], [true, "checkbox"]);
+  assertEquals([byName.xAxis.value, byName.xAxis.bind.input], ["iteration", "radio"]);
+  // Without options: no log scale, and the smoothing of lossRows' default span.
+  const plain = lossCurveSpec(runs) as unknown as typeof spec;
+  assertEquals(plain.params.find((p) => p.name === "logScale")!.value, false);
+  assertEquals(plain.params.find((p) => p.name === "smoothing")!.value, defaultSmoothing(120));
+});
+
+/** The rows a loss chart draws (its first derived dataset), as a headless vega view computes them. */
+async function drawnLossRows(spec: VegaLiteSpec) {
+  const { vega: compiled } = compileSpec(spec);
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    await view.runAsync();
+    return (view.data("data_0") as { run: string; iteration: number; loss: number; smooth: number; y: number }[])
+      .toSorted((a, b) => a.run.localeCompare(b.run) || a.iteration - b.iteration);
+  } finally {
+    view.finalize();
+  }
+}
+
+Deno.test("the loss chart's smoothing is TensorBoard's debiased moving average for every weight from 0 to 0.999", async () => {
+  // 1,500 points of one run: far beyond where β^(−i) overflows for small β, so the anchored sums are exercised.
+  const records: TrainRecord[] = [];
+  for (let t = 1; t <= 1500; t++) {
+    records.push({ kind: "iteration", iteration: t, epoch: 0, loss: 2 + Math.sin(0.37 * t) + 1e-3 * t, elapsedMs: t });
+  }
+  for (const beta of [0, 1e-3, 0.2, 0.6, 0.9, 0.999]) {
+    const rows = await drawnLossRows(lossCurveSpec([{ label: "a", records }], { smoothing: beta, maxPoints: 2000 }));
+    assertEquals(rows.length, 1500);
+    let sum = 0, weight = 0, worst = 0;
+    for (const r of rows) {
+      sum = beta * sum + r.loss;
+      weight = beta * weight + 1;
+      worst = Math.max(worst, Math.abs(sum / weight - r.smooth));
+    }
+    assertLessOrEqual(worst, 1e-12, `smoothing ${beta}`);
+  }
+});
+
+Deno.test("at its default weight the loss chart draws lossRows' moving average; log scale draws log10 of the loss", async () => {
+  const run = { label: "baseline", records: baseline };
+  const rows = lossRows(run);
+  const beta = 1 - 2 / (defaultSmoothingSpan(120) + 1);
+  const drawn = await drawnLossRows(lossCurveSpec([run], { smoothing: beta }));
+  for (const [i, r] of drawn.entries()) assertAlmostEquals(r.smooth, rows[i].smoothed, 1e-12);
+  const logged = await drawnLossRows(lossCurveSpec([run], { logY: true }));
+  for (const [i, r] of logged.entries()) assertAlmostEquals(r.y, Math.log10(rows[i].loss), 1e-12);
 });
 
 Deno.test("accuracyCurveSpec shows training solid and validation dashed for every run", async () => {

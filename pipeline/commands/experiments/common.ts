@@ -12,7 +12,13 @@
 
 import type { Report, ReportTable } from "../../../reports/html.ts";
 import type { LabelledRun } from "../../../reports/run_data.ts";
-import { meanFinalLoss, runSeries, summarizeRun } from "../../../reports/run_data.ts";
+import {
+  FINAL_LOSS_LABEL,
+  FINAL_LOSS_TITLE,
+  meanFinalLoss,
+  runSeries,
+  summarizeRun,
+} from "../../../reports/run_data.ts";
 import { percentCell } from "../../../reports/format.ts";
 import { RUN_COLORS } from "../../../reports/specs.ts";
 import type { TrainRecord } from "../../store/records.ts";
@@ -30,6 +36,8 @@ export interface ExperimentOptions {
   numTrain?: number;
   /** Override: epochs. */
   epochs?: number;
+  /** Extra accuracy checks every this many steps in every run (`--check-every`; the losses are unchanged). */
+  checkEvery?: number;
 }
 
 /** What an experiment's report is made from. */
@@ -142,7 +150,9 @@ export function accuracyTable(runs: readonly LabelledRun[], lossWindow = 100): R
       { label: "Best val acc", numeric: true, title: "Best validation accuracy over all checks" },
       { label: "Final val acc", numeric: true },
       { label: "Train − val gap", numeric: true, title: "Final training accuracy minus final validation accuracy" },
-      { label: `Final loss (mean of last ${lossWindow})`, numeric: true },
+      lossWindow === 100
+        ? { label: FINAL_LOSS_LABEL, numeric: true, title: FINAL_LOSS_TITLE }
+        : { label: `Final loss (mean of last ${lossWindow} steps)`, numeric: true },
     ],
     rows: runs.map((run) => {
       const n = runNumbers(run);
@@ -170,6 +180,7 @@ export function configOf(outcome: ExperimentOutcome, extra: Record<string, unkno
     seed: o.seed,
     ...(o.numTrain !== undefined ? { numTrainOverride: o.numTrain } : {}),
     ...(o.epochs !== undefined ? { epochsOverride: o.epochs } : {}),
+    ...(o.checkEvery !== undefined ? { checkEvery: o.checkEvery } : {}),
     ...extra,
     ...(outcome.tasks.length > 0 ? { runs: outcome.tasks.length, workers: outcome.workers } : {}),
     gemm: outcome.gemm,
@@ -230,7 +241,8 @@ export function trainTask(
   options: ExperimentOptions,
   task: { data: DataSpec; model: ModelSpec; solver: SolverSpec; facts?: TrainTask["facts"]; returnParams?: string[] },
 ): TrainTask {
-  return { kind: "train", label, seed: options.seed, ...task };
+  const solver = options.checkEvery ? { ...task.solver, checkEvery: options.checkEvery } : task.solver;
+  return { kind: "train", label, seed: options.seed, ...task, solver };
 }
 
 /**
