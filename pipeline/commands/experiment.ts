@@ -82,7 +82,19 @@ const KEY_NUMBERS_SHOWN = 12;
 
 /** Flags of the command, as `node:util` parseArgs takes them. */
 const FLAGS = flagTable(
-  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm", "threads", "run-name", "check-every", "port"] as const,
+  [
+    "dataset",
+    "workers",
+    "num-train",
+    "epochs",
+    "seed",
+    "out",
+    "gemm",
+    "threads",
+    "run-name",
+    "check-every",
+    "port",
+  ] as const,
   ["quick", "serve", "quiet", "list", "help", "resume", "force", "allow-backend-change"] as const,
 );
 
