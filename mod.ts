@@ -117,7 +117,7 @@ export {
   type ConvGrads,
 } from "./layers/conv_naive.ts";
 export { convBackwardFast, convForwardFast } from "./layers/conv_fast.ts";
-export { type ConvGeometry, type ConvParam, type PoolParam } from "./layers/kernels/im2col.ts";
+export { type ConvGeometry, type ConvParam, type PoolParam } from "./layers/conv_params.ts";
 export {
   maxPoolBackwardNaive,
   type MaxPoolCache,

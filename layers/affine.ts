@@ -6,7 +6,7 @@
  */
 
 import { gemm } from "./kernels/gemm.ts";
-import type { Workspace } from "./kernels/im2col.ts";
+import type { Workspace } from "./kernels/scratch.ts";
 import { formatShape, type Tensor, zeros } from "./tensor.ts";
 
 /** What `affineForward` keeps for `affineBackward`: its inputs. */

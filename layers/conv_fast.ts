@@ -16,7 +16,7 @@
  * float32 unfolds and folds in WebAssembly SIMD (`im2col_wasm.ts`) where the
  * engine has it, into the kernel's own memory; otherwise, and for float64,
  * temporaries (the column matrix, its gradient, the transposed `dout`) live
- * in the grow-only scratch buffers of `im2col.ts`. The backward pass
+ * in the grow-only scratch buffers of `kernels/scratch.ts`. The backward pass
  * re-unfolds the cached `x` instead of keeping the column matrix in the
  * cache, so a cache holds no scratch memory and several layers' forward
  * passes may run before their backward passes.
@@ -25,27 +25,16 @@
  */
 
 import { gemm } from "./kernels/gemm.ts";
-import {
-  checkDout,
-  col2im,
-  type ConvGeometry,
-  convGeometry,
-  type ConvParam,
-  im2col,
-  scratchBuffer,
-  type Workspace,
-} from "./kernels/im2col.ts";
+import { checkDout, type ConvGeometry, convGeometry, type ConvParam } from "./conv_params.ts";
+import { col2im, im2col } from "./kernels/im2col.ts";
+import { SCRATCH_SLOTS, scratchBuffer, type Workspace } from "./kernels/scratch.ts";
 import { columnKernel } from "./kernels/im2col_wasm.ts";
 import type { ConvCache, ConvForwardResult, ConvGrads } from "./conv_naive.ts";
 import { type Data, type Tensor, zeros } from "./tensor.ts";
 
 export type { ConvCache, ConvForwardResult, ConvGrads } from "./conv_naive.ts";
 
-// Scratch slots (per dtype) in im2col.ts's pool.
-const COLS = 0;
-const PRODUCT = 1;
-const DCOLS = 2;
-const DWT = 5;
+const { cols: COLS, product: PRODUCT, dcols: DCOLS, dwT: DWT } = SCRATCH_SLOTS;
 
 /**
  * Column-matrix values per chunk: 512 KiB of float32, so that the chunk's

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { checkDout, type ConvGeometry, convGeometry, type ConvParam } from "./kernels/im2col.ts";
+import { checkDout, type ConvGeometry, convGeometry, type ConvParam } from "./conv_params.ts";
 import { astype, type Tensor, zeros } from "./tensor.ts";
 
-export type { ConvParam } from "./kernels/im2col.ts";
+export type { ConvParam } from "./conv_params.ts";
 
 /**
  * What a convolution forward pass keeps for its backward pass: the inputs

@@ -22,14 +22,8 @@
  * @module
  */
 
-import {
-  checkDout,
-  type ConvGeometry,
-  poolGeometry,
-  type PoolParam,
-  scratchBuffer,
-  type Workspace,
-} from "./kernels/im2col.ts";
+import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./conv_params.ts";
+import { SCRATCH_SLOTS, scratchBuffer, type Workspace } from "./kernels/scratch.ts";
 import type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
 import { reluBackward, reluForward } from "./relu.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
@@ -37,8 +31,6 @@ import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
 export type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
 
 const MAX_INDEX = 2 ** 31 - 1;
-/** Scratch slot (in im2col.ts's pool) for maxima recomputed by the backward pass. */
-const MAXIMA = 3;
 
 /** Whether the windows tile the input, so the reshape path applies. */
 function tiles(g: ConvGeometry): boolean {
@@ -260,7 +252,7 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolCache): MaxPoolG
     // A naive forward pass's cache: find the maxima now.
     checkIndexable("maxPoolBackwardFast", x);
     argmax = new Int32Array(dout.size);
-    const maxima = scratchBuffer(x.dtype, MAXIMA, dout.size);
+    const maxima = scratchBuffer(x.dtype, SCRATCH_SLOTS.maxima, dout.size);
     if (tiles(g)) poolTiled(x.data, g, maxima, argmax);
     else poolGeneral(x.data, g, maxima, argmax);
   }

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./kernels/im2col.ts";
+import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./conv_params.ts";
 import { type Tensor, zeros } from "./tensor.ts";
 
-export type { PoolParam } from "./kernels/im2col.ts";
+export type { PoolParam } from "./conv_params.ts";
 
 /**
  * What a max-pool forward pass keeps for its backward pass. The naive and

@@ -26,7 +26,8 @@ import {
   convForwardFastInternal,
   type ConvGrads,
 } from "./conv_fast.ts";
-import type { ConvParam, PoolParam, Workspace } from "./kernels/im2col.ts";
+import type { ConvParam, PoolParam } from "./conv_params.ts";
+import type { Workspace } from "./kernels/scratch.ts";
 import { layernormBackward, type LayernormCache, layernormForward, type LayernormParam } from "./layernorm.ts";
 import { type MaxPoolCache, maxPoolReluBackward, reluMaxPoolForward } from "./max_pool_fast.ts";
 import { reluBackward, type ReluCache, reluForward } from "./relu.ts";

@@ -1,7 +1,8 @@
 import { assertEquals, assertLess, assertNotEquals, assertThrows } from "@std/assert";
 import { convBackwardNaive, type ConvCache, convForwardNaive, type ConvGrads } from "../layers/conv_naive.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
-import { col2im, type ConvGeometry, im2col } from "../layers/kernels/im2col.ts";
+import type { ConvGeometry } from "../layers/conv_params.ts";
+import { col2im, im2col } from "../layers/kernels/im2col.ts";
 import { evalNumericalGradientArray, relError } from "../layers/gradient_check.ts";
 import { RandomState } from "../layers/random.ts";
 import { array, astype, linspace, reshape, type Tensor, zeros } from "../layers/tensor.ts";

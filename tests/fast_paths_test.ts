@@ -15,7 +15,8 @@ import { assert, assertEquals, assertLess } from "@std/assert";
 import { convBackwardNaive, convForwardNaive } from "../layers/conv_naive.ts";
 import { convBackwardFast, convForwardFast } from "../layers/conv_fast.ts";
 import { relError } from "../layers/gradient_check.ts";
-import { col2im, type ConvGeometry, im2col } from "../layers/kernels/im2col.ts";
+import type { ConvGeometry } from "../layers/conv_params.ts";
+import { col2im, im2col } from "../layers/kernels/im2col.ts";
 import { columnKernel } from "../layers/kernels/im2col_wasm.ts";
 import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../layers/max_pool_naive.ts";
 import {

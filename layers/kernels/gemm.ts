@@ -81,11 +81,13 @@ export const tsBackend: GemmBackend = {
     if (packB.length < KC * nPanels * NR) packB = new Float64Array(KC * nPanels * NR);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = Math.min(KC, k - pc);
-      packPanelsB(g, pc, kc, nPanels);
+      // Column j, depth p of op(B) sits at (p, j) of B, or (j, p) of the stored Bᵀ.
+      packPanels(packB, g.b, g.bOffset, g.transB ? g.ldb : 1, g.transB ? 1 : g.ldb, NR, 0, n, nPanels, pc, kc);
       for (let ic = 0; ic < m; ic += MC) {
         const mc = Math.min(MC, m - ic);
         const mPanels = Math.ceil(mc / MR);
-        packPanelsA(g, ic, mc, pc, kc, mPanels);
+        // Row i, depth p of op(A) sits at (i, p) of A, or (p, i) of the stored Aᵀ.
+        packPanels(packA, g.a, g.aOffset, g.transA ? 1 : g.lda, g.transA ? g.lda : 1, MR, ic, ic + mc, mPanels, pc, kc);
         for (let jp = 0; jp < nPanels; jp++) {
           const nr = Math.min(NR, n - jp * NR);
           for (let ip = 0; ip < mPanels; ip++) {
@@ -114,40 +116,34 @@ export function scaleC(c: Data, off: number, ldc: number, m: number, n: number, 
   }
 }
 
-function packPanelsA(g: Required<GemmArgs>, ic: number, mc: number, pc: number, kc: number, mPanels: number): void {
-  const { a, aOffset, lda, transA } = g;
-  const dst = packA;
-  // Row i, column p of op(A) sits at (i, p) of A, or (p, i) of the stored Aᵀ.
-  const rowStride = transA ? 1 : lda;
-  const colStride = transA ? lda : 1;
-  for (let ip = 0; ip < mPanels; ip++) {
-    const base = ip * kc * MR;
-    for (let r = 0; r < MR; r++) {
-      const i = ic + ip * MR + r;
-      if (i < ic + mc) {
-        let src = aOffset + i * rowStride + pc * colStride;
-        for (let p = 0; p < kc; p++, src += colStride) dst[base + p * MR + r] = a[src];
+/**
+ * Packs `panels` panels of `R` lines (rows of op(A), or columns of op(B)),
+ * lines `first …` of which only those below `end` exist, over depth
+ * `pc … pc + kc`, into `dst` as `kc` groups of `R` (missing lines as zeros).
+ * Line `i` at depth `p` is `src[off + i·lineStride + p·depthStride]`.
+ */
+function packPanels(
+  dst: Float64Array,
+  src: Data,
+  off: number,
+  lineStride: number,
+  depthStride: number,
+  R: number,
+  first: number,
+  end: number,
+  panels: number,
+  pc: number,
+  kc: number,
+): void {
+  for (let panel = 0; panel < panels; panel++) {
+    const base = panel * kc * R;
+    for (let r = 0; r < R; r++) {
+      const i = first + panel * R + r;
+      if (i < end) {
+        let s = off + i * lineStride + pc * depthStride;
+        for (let p = 0; p < kc; p++, s += depthStride) dst[base + p * R + r] = src[s];
       } else {
-        for (let p = 0; p < kc; p++) dst[base + p * MR + r] = 0;
-      }
-    }
-  }
-}
-
-function packPanelsB(g: Required<GemmArgs>, pc: number, kc: number, nPanels: number): void {
-  const { b, bOffset, ldb, transB, n } = g;
-  const dst = packB;
-  const rowStride = transB ? 1 : ldb;
-  const colStride = transB ? ldb : 1;
-  for (let jp = 0; jp < nPanels; jp++) {
-    const base = jp * kc * NR;
-    for (let q = 0; q < NR; q++) {
-      const j = jp * NR + q;
-      if (j < n) {
-        let src = bOffset + pc * rowStride + j * colStride;
-        for (let p = 0; p < kc; p++, src += rowStride) dst[base + p * NR + q] = b[src];
-      } else {
-        for (let p = 0; p < kc; p++) dst[base + p * NR + q] = 0;
+        for (let p = 0; p < kc; p++) dst[base + p * R + r] = 0;
       }
     }
   }

@@ -16,42 +16,27 @@ const TRANS = 112;
 
 // cblas_?gemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc): alpha and beta are
 // float for sgemm, double for dgemm; blasint is 32-bit in Debian's libopenblas0 (not libopenblas64).
-const SGEMM_PARAMS = [
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "f32",
-  "buffer",
-  "i32",
-  "buffer",
-  "i32",
-  "f32",
-  "buffer",
-  "i32",
-] as const;
-const DGEMM_PARAMS = [
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "f64",
-  "buffer",
-  "i32",
-  "buffer",
-  "i32",
-  "f64",
-  "buffer",
-  "i32",
-] as const;
+const gemmParams = <S extends "f32" | "f64">(scalar: S) =>
+  [
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    scalar,
+    "buffer",
+    "i32",
+    "buffer",
+    "i32",
+    scalar,
+    "buffer",
+    "i32",
+  ] as const;
 
 const SYMBOLS = {
-  cblas_sgemm: { parameters: SGEMM_PARAMS, result: "void" },
-  cblas_dgemm: { parameters: DGEMM_PARAMS, result: "void" },
+  cblas_sgemm: { parameters: gemmParams("f32"), result: "void" },
+  cblas_dgemm: { parameters: gemmParams("f64"), result: "void" },
   // OpenBLAS extras: a reference BLAS or another CBLAS lacks them, which only costs thread control.
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },

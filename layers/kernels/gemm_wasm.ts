@@ -13,7 +13,7 @@
  */
 
 import { type GemmArgs, type GemmBackend, scaleC, tsBackend } from "./gemm.ts";
-import { WASM_KERNEL_PLAIN_BASE64, WASM_KERNEL_RELAXED_BASE64, WASM_KERNEL_SHAPE } from "./gemm_wasm_bytes.ts";
+import { WASM_KERNEL_RELAXED_BASE64, WASM_KERNEL_SHAPE } from "./gemm_wasm_bytes.ts";
 import type { Data } from "../tensor.ts";
 
 const { mr: MR, nr: NR } = WASM_KERNEL_SHAPE;
@@ -41,7 +41,6 @@ interface Kernel {
     alpha: number,
     beta: number,
   ): void;
-  relaxed: boolean;
 }
 
 /** Outcome of loading the WASM kernel. */
@@ -52,7 +51,7 @@ export type WasmLoadResult =
 /** The `wasm` backend: a `GemmBackend` plus what reports need to state. */
 export interface WasmBackend extends GemmBackend {
   readonly name: "wasm";
-  /** Whether the kernel uses `f32x4.relaxed_madd` (else `f32x4.mul` + `f32x4.add`). */
+  /** Whether the kernel uses `f32x4.relaxed_madd`: always (the `ts` backend serves an engine without it). */
   readonly relaxed: boolean;
   /**
    * Most operand floats (`m·k + k·n + m·n`) one pass copies into the kernel's
@@ -76,15 +75,8 @@ function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
 
 function instantiate(): { kernel: Kernel } | { reason: string } {
   if (typeof WebAssembly !== "object") return { reason: "wasm: WebAssembly is not available in this runtime" };
-  const relaxedBytes = decodeBase64(WASM_KERNEL_RELAXED_BASE64);
-  const plainBytes = decodeBase64(WASM_KERNEL_PLAIN_BASE64);
-  let relaxed = true;
-  let bytes = relaxedBytes;
-  if (!WebAssembly.validate(relaxedBytes)) {
-    relaxed = false;
-    bytes = plainBytes;
-    if (!WebAssembly.validate(plainBytes)) return { reason: "wasm: this engine does not support WebAssembly SIMD" };
-  }
+  const bytes = decodeBase64(WASM_KERNEL_RELAXED_BASE64);
+  if (!WebAssembly.validate(bytes)) return { reason: "wasm: this engine does not support WebAssembly relaxed SIMD" };
   try {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
     const e = instance.exports as Record<string, unknown>;
@@ -94,12 +86,22 @@ function instantiate(): { kernel: Kernel } | { reason: string } {
         packA: e.pack_a as Kernel["packA"],
         packB: e.pack_b as Kernel["packB"],
         macro: e.macro as Kernel["macro"],
-        relaxed,
       },
     };
   } catch (err) {
     return { reason: `wasm: cannot instantiate the kernel: ${(err as Error).message}` };
   }
+}
+
+/** Rows `i0 … i0 + m` of op(A), columns `j0 … j0 + n` of op(B), depth `p0 … p0 + k`, with C scaled by `beta` first. */
+interface Block {
+  i0: number;
+  j0: number;
+  p0: number;
+  m: number;
+  n: number;
+  k: number;
+  beta: number;
 }
 
 // About half of d (≥ 2), a multiple of the block size `unit` where that leaves both halves non-empty.
@@ -124,17 +126,8 @@ function makeBackend(kernel: Kernel): WasmBackend {
     else for (let r = 0; r < rows; r++) f32.set(src.subarray(off + r * ld, off + r * ld + cols), dst + r * cols);
   };
 
-  // One pass: op(A) rows i0‥i0+m, op(B) columns j0‥j0+n, depth p0‥p0+k, all inside the budget.
-  const pass = (
-    g: Required<GemmArgs>,
-    i0: number,
-    j0: number,
-    p0: number,
-    m: number,
-    n: number,
-    k: number,
-    beta: number,
-  ) => {
+  // One pass: a block whose operands all fit the budget at once.
+  const pass = (g: Required<GemmArgs>, { i0, j0, p0, m, n, k, beta }: Block) => {
     const a = g.a as Float32Array, b = g.b as Float32Array, c = g.c as Float32Array;
     const { transA, transB, lda, ldb, ldc, alpha } = g;
     const rowsA = transA ? k : m, colsA = transA ? m : k;
@@ -174,45 +167,35 @@ function makeBackend(kernel: Kernel): WasmBackend {
   };
 
   // Splits the longest dimension until a pass fits the budget; later depth halves accumulate (beta = 1).
-  const split = (
-    g: Required<GemmArgs>,
-    i0: number,
-    j0: number,
-    p0: number,
-    m: number,
-    n: number,
-    k: number,
-    beta: number,
-  ): void => {
-    if (m * k + k * n + m * n <= backend.passFloats || (m === 1 && n === 1 && k === 1)) {
-      return pass(g, i0, j0, p0, m, n, k, beta);
-    }
+  const split = (g: Required<GemmArgs>, block: Block): void => {
+    const { m, n, k } = block;
+    if (m * k + k * n + m * n <= backend.passFloats || (m === 1 && n === 1 && k === 1)) return pass(g, block);
     if (k >= m && k >= n) {
       const h = half(k, KC);
-      split(g, i0, j0, p0, m, n, h, beta);
-      split(g, i0, j0, p0 + h, m, n, k - h, 1);
+      split(g, { ...block, k: h });
+      split(g, { ...block, p0: block.p0 + h, k: k - h, beta: 1 });
     } else if (m >= n) {
       const h = half(m, MR);
-      split(g, i0, j0, p0, h, n, k, beta);
-      split(g, i0 + h, j0, p0, m - h, n, k, beta);
+      split(g, { ...block, m: h });
+      split(g, { ...block, i0: block.i0 + h, m: m - h });
     } else {
       const h = half(n, NR);
-      split(g, i0, j0, p0, m, h, k, beta);
-      split(g, i0, j0 + h, p0, m, n - h, k, beta);
+      split(g, { ...block, n: h });
+      split(g, { ...block, j0: block.j0 + h, n: n - h });
     }
   };
 
   const backend: WasmBackend = {
     name: "wasm",
     passFloats: PASS_FLOATS,
-    relaxed: kernel.relaxed,
+    relaxed: true,
     memoryBytes: () => memory.buffer.byteLength,
-    describe: () => `WASM SIMD ${MR}×${NR}, ${kernel.relaxed ? "relaxed madd" : "mul+add"}, float64 via ts`,
+    describe: () => `WASM SIMD ${MR}×${NR}, relaxed madd, float64 via ts`,
     gemm(g: Required<GemmArgs>) {
       if (!(g.c instanceof Float32Array)) return tsBackend.gemm(g);
       const { m, n, k, alpha, beta } = g;
       if (k === 0 || alpha === 0) return scaleC(g.c as Data, g.cOffset, g.ldc, m, n, beta);
-      split(g, 0, 0, 0, m, n, k, beta);
+      split(g, { i0: 0, j0: 0, p0: 0, m, n, k, beta });
     },
   };
   return backend;

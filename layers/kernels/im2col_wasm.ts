@@ -23,13 +23,14 @@
  * @module
  */
 
-import type { ConvGeometry } from "./im2col.ts";
+import type { ConvGeometry } from "../conv_params.ts";
 
 /**
- * The kernel's text. Pointers and row strides are in bytes. `im2col` and
- * `col2im` sweep the filter taps (c, i, j) and output rows oh of ONE padded
- * image `(C, Hp, Wp)`; a tap's output row is `outW` values `ld` bytes apart
- * from the next tap's. Stride 1 moves four floats per `v128` load/store;
+ * The kernel's text. Pointers and row strides are in bytes. `taps` sweeps
+ * the filter taps (c, i, j) and output rows oh of ONE padded image
+ * `(C, Hp, Wp)`, copying into the columns (im2col) or adding from them
+ * (col2im); a tap's output row is `outW` values `ld` bytes apart from the
+ * next tap's. Stride 1 moves four floats per `v128` load/store;
  * stride 2 gathers the even lanes of two loads with one shuffle (the second
  * load may read up to 16 bytes past a row, so 16 spare bytes follow the
  * padded image); other strides and the row tails go one float at a time.
@@ -38,10 +39,12 @@ import type { ConvGeometry } from "./im2col.ts";
  */
 export const IM2COL_WAT = `(module
   (memory (export "memory") 1)
-  ;; im2col(xp, cols, C, Hp, Wp, HH, WW, stride, outH, outW, ld): cols row (c·HH + i)·WW + j at cols + that·ld,
-  ;; its element oh·outW + ow = xp[c, oh·stride + i, ow·stride + j].
-  (func $im2col (export "im2col") (param $xp i32) (param $cols i32) (param $C i32) (param $Hp i32) (param $Wp i32)
+  ;; taps(xp, cols, C, Hp, Wp, HH, WW, stride, outH, outW, ld, fold): cols row (c·HH + i)·WW + j sits at cols + that·ld
+  ;; and its element oh·outW + ow belongs to xp[c, oh·stride + i, ow·stride + j]. fold = 0 copies each image element
+  ;; to its column element (im2col); fold = 1 adds each column element into its image element, taps in order (col2im).
+  (func $taps (param $xp i32) (param $cols i32) (param $C i32) (param $Hp i32) (param $Wp i32)
       (param $HH i32) (param $WW i32) (param $stride i32) (param $outH i32) (param $outW i32) (param $ld i32)
+      (param $fold i32)
     (local $c i32) (local $i i32) (local $j i32) (local $oh i32) (local $row i32) (local $src i32)
     (local $d i32) (local $s i32) (local $e i32) (local $rowStep i32) (local $step i32)
     (local.set $rowStep (i32.shl (i32.mul (local.get $stride) (local.get $Wp)) (i32.const 2)))
@@ -59,79 +62,49 @@ export const IM2COL_WAT = `(module
           (loop $loh
             (local.set $s (local.get $src))
             (local.set $e (i32.add (local.get $d) (i32.shl (local.get $outW) (i32.const 2))))
-            (if (i32.eq (local.get $stride) (i32.const 1))
+            (if (local.get $fold)
               (then
-                (block $b4 (loop $l4
-                  (br_if $b4 (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $e)))
-                  (v128.store (local.get $d) (v128.load (local.get $s)))
-                  (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                  (local.set $s (i32.add (local.get $s) (i32.const 16)))
-                  (br $l4))))
-              (else
-                (if (i32.eq (local.get $stride) (i32.const 2))
+                (if (i32.eq (local.get $stride) (i32.const 1))
                   (then
                     (block $b4 (loop $l4
                       (br_if $b4 (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $e)))
-                      (v128.store (local.get $d)
-                        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
-                          (v128.load (local.get $s)) (v128.load offset=16 (local.get $s))))
+                      (v128.store (local.get $s) (f32x4.add (v128.load (local.get $s)) (v128.load (local.get $d))))
                       (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                      (local.set $s (i32.add (local.get $s) (i32.const 32)))
-                      (br $l4)))))))
-            (block $b1 (loop $l1
-              (br_if $b1 (i32.ge_u (local.get $d) (local.get $e)))
-              (f32.store (local.get $d) (f32.load (local.get $s)))
-              (local.set $d (i32.add (local.get $d) (i32.const 4)))
-              (local.set $s (i32.add (local.get $s) (local.get $step)))
-              (br $l1)))
+                      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                      (br $l4)))))
+                (block $b1 (loop $l1
+                  (br_if $b1 (i32.ge_u (local.get $d) (local.get $e)))
+                  (f32.store (local.get $s) (f32.add (f32.load (local.get $s)) (f32.load (local.get $d))))
+                  (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                  (local.set $s (i32.add (local.get $s) (local.get $step)))
+                  (br $l1))))
+              (else
+                (if (i32.eq (local.get $stride) (i32.const 1))
+                  (then
+                    (block $b4 (loop $l4
+                      (br_if $b4 (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $e)))
+                      (v128.store (local.get $d) (v128.load (local.get $s)))
+                      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                      (br $l4))))
+                  (else
+                    (if (i32.eq (local.get $stride) (i32.const 2))
+                      (then
+                        (block $b4 (loop $l4
+                          (br_if $b4 (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $e)))
+                          (v128.store (local.get $d)
+                            (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                              (v128.load (local.get $s)) (v128.load offset=16 (local.get $s))))
+                          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                          (local.set $s (i32.add (local.get $s) (i32.const 32)))
+                          (br $l4)))))))
+                (block $b1 (loop $l1
+                  (br_if $b1 (i32.ge_u (local.get $d) (local.get $e)))
+                  (f32.store (local.get $d) (f32.load (local.get $s)))
+                  (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                  (local.set $s (i32.add (local.get $s) (local.get $step)))
+                  (br $l1)))))
             (local.set $src (i32.add (local.get $src) (local.get $rowStep)))
-            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
-            (br_if $loh (i32.lt_u (local.get $oh) (local.get $outH))))
-          (local.set $row (i32.add (local.get $row) (local.get $ld)))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br_if $lj (i32.lt_u (local.get $j) (local.get $WW))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $li (i32.lt_u (local.get $i) (local.get $HH))))
-      (local.set $c (i32.add (local.get $c) (i32.const 1)))
-      (br_if $lc (i32.lt_u (local.get $c) (local.get $C)))))
-  ;; col2im(cols, dxp, C, Hp, Wp, HH, WW, stride, outH, outW, ld): zeroes the padded image dxp, then adds every
-  ;; column element into the dxp element im2col would have copied it from, taps in order.
-  (func $col2im (export "col2im") (param $cols i32) (param $dxp i32) (param $C i32) (param $Hp i32) (param $Wp i32)
-      (param $HH i32) (param $WW i32) (param $stride i32) (param $outH i32) (param $outW i32) (param $ld i32)
-    (local $c i32) (local $i i32) (local $j i32) (local $oh i32) (local $row i32) (local $dst i32)
-    (local $d i32) (local $s i32) (local $e i32) (local $rowStep i32) (local $step i32)
-    (memory.fill (local.get $dxp) (i32.const 0)
-      (i32.shl (i32.mul (i32.mul (local.get $C) (local.get $Hp)) (local.get $Wp)) (i32.const 2)))
-    (local.set $rowStep (i32.shl (i32.mul (local.get $stride) (local.get $Wp)) (i32.const 2)))
-    (local.set $step (i32.shl (local.get $stride) (i32.const 2)))
-    (local.set $row (local.get $cols))
-    (loop $lc
-      (local.set $i (i32.const 0))
-      (loop $li
-        (local.set $j (i32.const 0))
-        (loop $lj
-          (local.set $dst (i32.add (local.get $dxp) (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $c)
-            (local.get $Hp)) (local.get $i)) (local.get $Wp)) (local.get $j)) (i32.const 2))))
-          (local.set $d (local.get $row))
-          (local.set $oh (i32.const 0))
-          (loop $loh
-            (local.set $s (local.get $dst))
-            (local.set $e (i32.add (local.get $d) (i32.shl (local.get $outW) (i32.const 2))))
-            (if (i32.eq (local.get $stride) (i32.const 1))
-              (then
-                (block $b4 (loop $l4
-                  (br_if $b4 (i32.gt_u (i32.add (local.get $d) (i32.const 16)) (local.get $e)))
-                  (v128.store (local.get $s) (f32x4.add (v128.load (local.get $s)) (v128.load (local.get $d))))
-                  (local.set $d (i32.add (local.get $d) (i32.const 16)))
-                  (local.set $s (i32.add (local.get $s) (i32.const 16)))
-                  (br $l4)))))
-            (block $b1 (loop $l1
-              (br_if $b1 (i32.ge_u (local.get $d) (local.get $e)))
-              (f32.store (local.get $s) (f32.add (f32.load (local.get $s)) (f32.load (local.get $d))))
-              (local.set $d (i32.add (local.get $d) (i32.const 4)))
-              (local.set $s (i32.add (local.get $s) (local.get $step)))
-              (br $l1)))
-            (local.set $dst (i32.add (local.get $dst) (local.get $rowStep)))
             (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
             (br_if $loh (i32.lt_u (local.get $oh) (local.get $outH))))
           (local.set $row (i32.add (local.get $row) (local.get $ld)))
@@ -184,9 +157,9 @@ export const IM2COL_WAT = `(module
       ;; so rows are copied per channel.
       (call $copy_channels (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $img))) (local.get $xp)
         (local.get $C) (local.get $H) (local.get $W) (local.get $pad))
-      (call $im2col (local.get $xp) (i32.add (local.get $cols) (i32.mul (local.get $n) (local.get $P4)))
+      (call $taps (local.get $xp) (i32.add (local.get $cols) (i32.mul (local.get $n) (local.get $P4)))
         (local.get $C) (local.get $Hp) (local.get $Wp) (local.get $HH) (local.get $WW) (local.get $stride)
-        (local.get $outH) (local.get $outW) (i32.mul (local.get $N) (local.get $P4)))
+        (local.get $outH) (local.get $outW) (i32.mul (local.get $N) (local.get $P4)) (i32.const 0))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $ln))))
   ;; copy_channels(x, xp, C, H, W, pad): compact (C, H, W) at x into the interior of padded xp.
@@ -218,9 +191,10 @@ export const IM2COL_WAT = `(module
     (local.set $img (i32.shl (i32.mul (i32.mul (local.get $C) (local.get $H)) (local.get $W)) (i32.const 2)))
     (block $done (loop $ln
       (br_if $done (i32.ge_u (local.get $n) (local.get $N)))
-      (call $col2im (i32.add (local.get $cols) (i32.mul (local.get $n) (local.get $P4))) (local.get $dxp)
+      (memory.fill (local.get $dxp) (i32.const 0) (i32.shl (i32.mul (local.get $C) (local.get $chan)) (i32.const 2)))
+      (call $taps (local.get $dxp) (i32.add (local.get $cols) (i32.mul (local.get $n) (local.get $P4)))
         (local.get $C) (local.get $Hp) (local.get $Wp) (local.get $HH) (local.get $WW) (local.get $stride)
-        (local.get $outH) (local.get $outW) (i32.mul (local.get $N) (local.get $P4)))
+        (local.get $outH) (local.get $outW) (i32.mul (local.get $N) (local.get $P4)) (i32.const 1))
       (local.set $c (i32.const 0))
       (block $cd (loop $lc
         (br_if $cd (i32.ge_u (local.get $c) (local.get $C)))
@@ -242,24 +216,22 @@ export const IM2COL_WAT = `(module
 /** `IM2COL_WAT` assembled (base64); regenerated by running this file. */
 // BEGIN GENERATED
 export const IM2COL_WASM_BASE64: string = [
-  "AGFzbQEAAAABKANgC39/f39/f39/f39/AGAGf39/f39/AGANf39/f39/f39/f39/fwADBwYAAAECAQIFAwEAAQc6BQZtZW1vcnkC",
-  "AAZpbTJjb2wAAAZjb2wyaW0AAQxpbTJjb2xfY2h1bmsAAwxjb2wyaW1fY2h1bmsABQqpCQbHAgELfyAHIARsQQJ0IRQgB0ECdCEV",
-  "IAEhDwNAQQAhDANAQQAhDQNAIAAgCyADbCAMaiAEbCANakECdGohECAPIRFBACEOA0AgECESIBEgCUECdGohEyAHQQFGBEACQANA",
-  "IBFBEGogE0sNASARIBL9AAQA/QsEACARQRBqIREgEkEQaiESDAALCwUgB0ECRgRAAkADQCARQRBqIBNLDQEgESAS/QAEACAS/QAE",
-  "EP0NAAECAwgJCgsQERITGBkaG/0LBAAgEUEQaiERIBJBIGohEgwACwsLCwJAA0AgESATTw0BIBEgEioCADgCACARQQRqIREgEiAV",
-  "aiESDAALCyAQIBRqIRAgDkEBaiEOIA4gCEkNAAsgDyAKaiEPIA1BAWohDSANIAZJDQALIAxBAWohDCAMIAVJDQALIAtBAWohCyAL",
-  "IAJJDQALC5sCAQt/IAFBACACIANsIARsQQJ0/AsAIAcgBGxBAnQhFCAHQQJ0IRUgACEPA0BBACEMA0BBACENA0AgASALIANsIAxq",
-  "IARsIA1qQQJ0aiEQIA8hEUEAIQ4DQCAQIRIgESAJQQJ0aiETIAdBAUYEQAJAA0AgEUEQaiATSw0BIBIgEv0ABAAgEf0ABAD95AH9",
-  "CwQAIBFBEGohESASQRBqIRIMAAsLCwJAA0AgESATTw0BIBIgEioCACARKgIAkjgCACARQQRqIREgEiAVaiESDAALCyAQIBRqIRAg",
-  "DkEBaiEOIA4gCEkNAAsgDyAKaiEPIA1BAWohDSANIAZJDQALIAxBAWohDCAMIAVJDQALIAtBAWohCyALIAJJDQALC40BAQR/AkAD",
-  "QCAGIARPDQEgACEHIAIhCCAIIAVBAnRqIQkCQANAIAhBEGogCUsNASAIIAf9AAQA/QsEACAIQRBqIQggB0EQaiEHDAALCwJAA0Ag",
-  "CCAJTw0BIAggByoCADgCACAIQQRqIQggB0EEaiEHDAALCyAAIAFqIQAgAiADaiECIAZBAWohBgwACwsLjAEBBX8gBSAHQQF0aiEO",
-  "IAYgB0EBdGohDyALIAxsQQJ0IRAgBCAFbCAGbEECdCERIAFBACAEIA5sIA9sQQJ0/AsAAkADQCANIANPDQEgACANIBFsaiABIAQg",
-  "BSAGIAcQBCABIAIgDSAQbGogBCAOIA8gCCAJIAogCyAMIAMgEGwQACANQQFqIQ0MAAsLC2MBA38gBCAFQQF0aiEHIAMgBUEBdGog",
-  "B2whCAJAA0AgBiACTw0BIAAgBiADbCAEbEECdGogBEECdCABIAYgCGwgBSAHbGogBWpBAnRqIAdBAnQgAyAEEAIgBkEBaiEGDAAL",
-  "Cwu/AQEHfyAFIAdBAXRqIQ8gBiAHQQF0aiEQIA8gEGwhEyALIAxsQQJ0IREgBCAFbCAGbEECdCESAkADQCANIANPDQEgACANIBFs",
-  "aiABIAQgDyAQIAggCSAKIAsgDCADIBFsEAFBACEOAkADQCAOIARPDQEgASAOIBNsIAcgEGxqIAdqQQJ0aiAQQQJ0IAIgDSASbGog",
-  "DiAFbCAGbEECdGogBkECdCAFIAYQAiAOQQFqIQ4MAAsLIA1BAWohDQwACwsL",
+  "AGFzbQEAAAABKQNgDH9/f39/f39/f39/fwBgBn9/f39/fwBgDX9/f39/f39/f39/f38AAwYFAAECAQIFAwEAAQcoAwZtZW1vcnkC",
+  "AAxpbTJjb2xfY2h1bmsAAgxjb2wyaW1fY2h1bmsABAqPCAW3AwELfyAHIARsQQJ0IRUgB0ECdCEWIAEhEANAQQAhDQNAQQAhDgNA",
+  "IAAgDCADbCANaiAEbCAOakECdGohESAQIRJBACEPA0AgESETIBIgCUECdGohFCALBEAgB0EBRgRAAkADQCASQRBqIBRLDQEgEyAT",
+  "/QAEACAS/QAEAP3kAf0LBAAgEkEQaiESIBNBEGohEwwACwsLAkADQCASIBRPDQEgEyATKgIAIBIqAgCSOAIAIBJBBGohEiATIBZq",
+  "IRMMAAsLBSAHQQFGBEACQANAIBJBEGogFEsNASASIBP9AAQA/QsEACASQRBqIRIgE0EQaiETDAALCwUgB0ECRgRAAkADQCASQRBq",
+  "IBRLDQEgEiAT/QAEACAT/QAEEP0NAAECAwgJCgsQERITGBkaG/0LBAAgEkEQaiESIBNBIGohEwwACwsLCwJAA0AgEiAUTw0BIBIg",
+  "EyoCADgCACASQQRqIRIgEyAWaiETDAALCwsgESAVaiERIA9BAWohDyAPIAhJDQALIBAgCmohECAOQQFqIQ4gDiAGSQ0ACyANQQFq",
+  "IQ0gDSAFSQ0ACyAMQQFqIQwgDCACSQ0ACwuNAQEEfwJAA0AgBiAETw0BIAAhByACIQggCCAFQQJ0aiEJAkADQCAIQRBqIAlLDQEg",
+  "CCAH/QAEAP0LBAAgCEEQaiEIIAdBEGohBwwACwsCQANAIAggCU8NASAIIAcqAgA4AgAgCEEEaiEIIAdBBGohBwwACwsgACABaiEA",
+  "IAIgA2ohAiAGQQFqIQYMAAsLC44BAQV/IAUgB0EBdGohDiAGIAdBAXRqIQ8gCyAMbEECdCEQIAQgBWwgBmxBAnQhESABQQAgBCAO",
+  "bCAPbEECdPwLAAJAA0AgDSADTw0BIAAgDSARbGogASAEIAUgBiAHEAMgASACIA0gEGxqIAQgDiAPIAggCSAKIAsgDCADIBBsQQAQ",
+  "ACANQQFqIQ0MAAsLC2MBA38gBCAFQQF0aiEHIAMgBUEBdGogB2whCAJAA0AgBiACTw0BIAAgBiADbCAEbEECdGogBEECdCABIAYg",
+  "CGwgBSAHbGogBWpBAnRqIAdBAnQgAyAEEAEgBkEBaiEGDAALCwvQAQEHfyAFIAdBAXRqIQ8gBiAHQQF0aiEQIA8gEGwhEyALIAxs",
+  "QQJ0IREgBCAFbCAGbEECdCESAkADQCANIANPDQEgAUEAIAQgE2xBAnT8CwAgASAAIA0gEWxqIAQgDyAQIAggCSAKIAsgDCADIBFs",
+  "QQEQAEEAIQ4CQANAIA4gBE8NASABIA4gE2wgByAQbGogB2pBAnRqIBBBAnQgAiANIBJsaiAOIAVsIAZsQQJ0aiAGQQJ0IAUgBhAB",
+  "IA5BAWohDgwACwsgDUEBaiENDAALCws=",
 ].join("");
 // END GENERATED
 
@@ -391,11 +363,6 @@ export function columnKernel(): ColumnKernel | null {
     kernel = null;
   }
   return kernel;
-}
-
-/** Internal: drops the kernel (and its memory, which cannot shrink); the next use re-instantiates it. */
-export function releaseColumnKernel(): void {
-  kernel = undefined;
 }
 
 if (import.meta.main) {

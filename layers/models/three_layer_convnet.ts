@@ -7,7 +7,7 @@
 
 import { affineBackward, affineForward } from "../affine.ts";
 import { globalRandomState, RandomState } from "../random.ts";
-import { Workspace } from "../kernels/im2col.ts";
+import { Workspace } from "../kernels/scratch.ts";
 import {
   affineNormReluBackwardInternal,
   affineReluForward,
