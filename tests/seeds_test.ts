@@ -32,7 +32,7 @@ Deno.test("replicateSeed keeps the seed for replicate 0 and gives fixed, distinc
 Deno.test("expandSeeds with K = 1 leaves the plan as it is", () => {
   const { tasks: out, groups } = expandSeeds(tasks, 1);
   assertEquals(out, tasks);
-  assertEquals(groups.map((g) => g.members), [["baseline"], ["batchnorm"], ["other seed"]]);
+  assertEquals(groups.map((g) => g.runs), [["baseline"], ["batchnorm"], ["other seed"]]);
 });
 
 Deno.test("expandSeeds repeats each configuration K times in a row, replicate 0 with its own seed", () => {
@@ -46,7 +46,7 @@ Deno.test("expandSeeds repeats each configuration K times in a row, replicate 0 
   assertEquals(new Set(out.map((t) => t.label)).size, 9);
   assertEquals(groups.map((g) => g.label), ["baseline", "batchnorm", "other seed"]);
   assertEquals(groups[2].seeds, out.slice(6).map((t) => t.seed));
-  assertEquals(groups[2].members, out.slice(6).map((t) => t.label));
+  assertEquals(groups[2].runs, out.slice(6).map((t) => t.label));
   // Two configurations with the same seed get the same replicate seeds: only the configuration differs.
   assertEquals(groups[0].seeds, groups[1].seeds);
   assertNotEquals(groups[0].seeds, groups[2].seeds);

@@ -54,8 +54,8 @@ export function seededLabel(label: string, seed: number): string {
 export interface SeedGroup {
   /** The configuration's label in the plan without `--seeds`. */
   label: string;
-  /** Its replicates' labels, replicate 0 first. */
-  members: string[];
+  /** Its replicates' labels, replicate 0 first (the shape of `SeedGroup` in `reports/compare.ts`). */
+  runs: string[];
   /** Their seeds, in the same order. */
   seeds: number[];
 }
@@ -86,7 +86,7 @@ export interface SeededTask {
  * const { tasks, groups } = expandSeeds([{ label: "a", seed: 5 }, { label: "b", seed: 5 }], 2);
  * const s1 = replicateSeed(5, 1);
  * assertEquals(tasks.map((t) => t.label), ["a (seed 5)", `a (seed ${s1})`, "b (seed 5)", `b (seed ${s1})`]);
- * assertEquals(groups[1].members, [tasks[2].label, tasks[3].label]);
+ * assertEquals(groups[1].runs, [tasks[2].label, tasks[3].label]);
  * ```
  */
 export function expandSeeds<T extends SeededTask>(
@@ -99,7 +99,7 @@ export function expandSeeds<T extends SeededTask>(
   if (seeds === 1) {
     return {
       tasks: [...tasks],
-      groups: tasks.map((t) => ({ label: t.label, members: [t.label], seeds: t.seed === undefined ? [] : [t.seed] })),
+      groups: tasks.map((t) => ({ label: t.label, runs: [t.label], seeds: t.seed === undefined ? [] : [t.seed] })),
     };
   }
   const out: T[] = [];
@@ -109,7 +109,7 @@ export function expandSeeds<T extends SeededTask>(
       throw new RangeError(`expandSeeds: task "${task.label}" has no seed to vary`);
     }
     const used = new Set<number>();
-    const group: SeedGroup = { label: task.label, members: [], seeds: [] };
+    const group: SeedGroup = { label: task.label, runs: [], seeds: [] };
     for (let r = 0, k = 0; r < seeds; k++) {
       const seed = replicateSeed(task.seed, k);
       // A mix that lands on a seed the group already has (about 1 in 2^32) moves on to the next one.
@@ -117,7 +117,7 @@ export function expandSeeds<T extends SeededTask>(
       used.add(seed);
       const label = seededLabel(task.label, seed);
       out.push({ ...task, label, seed });
-      group.members.push(label);
+      group.runs.push(label);
       group.seeds.push(seed);
       r++;
     }
