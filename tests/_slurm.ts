@@ -137,14 +137,18 @@ export async function slurmSkipReason(): Promise<string | undefined> {
 export async function startSlurm(): Promise<SlurmCluster | string> {
   const skip = await slurmSkipReason();
   if (skip !== undefined) return skip;
+  const text = async (cmd: string, args: string[]) =>
+    new TextDecoder().decode((await new Deno.Command(cmd, { args, stdin: "null" }).output()).stdout).trim();
+  const user = await text("id", ["-un"]);
+  // slurmd finds its node by the short host name (`hostname -s`), as Slurm's own tools do.
+  const node = await text("hostname", ["-s"]);
+  if (user === "" || node === "") return "cannot tell the user (id -un) or the host name (hostname -s)";
   const dir = await Deno.makeTempDir({ prefix: "gradstream-slurm-" });
   // munged wants every folder above its socket searchable by all.
   await Deno.chmod(dir, 0o755);
   for (const sub of ["munge", "spool", "state", "log"]) await Deno.mkdir(`${dir}/${sub}`, { mode: 0o755 });
   const key = crypto.getRandomValues(new Uint8Array(1024));
   await Deno.writeFile(`${dir}/munge/munge.key`, key, { mode: 0o600 });
-  const user = new TextDecoder().decode((await new Deno.Command("id", { args: ["-un"] }).output()).stdout).trim();
-  const node = Deno.hostname().split(".")[0];
   const cpus = Math.max(1, navigator.hardwareConcurrency || 1);
   const ctldPort = freePort();
   let slurmdPort = freePort();
