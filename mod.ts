@@ -14,13 +14,19 @@
  *
  * @example
  * ```ts
- * import { affineBackward, affineForward, array, relError, softmaxLoss } from "./mod.ts";
+ * import { assertLess } from "@std/assert";
+ * import { affineBackward, affineForward, array, evalNumericalGradient, relError, softmaxLoss } from "./mod.ts";
  *
  * const x = array([[1, 2], [3, 4]]);
  * const w = array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]);
- * const { out, cache } = affineForward(x, w, array([0, 0, 0]));
- * const { loss, dx: dscores } = softmaxLoss(out, new Int32Array([0, 2]));
+ * const b = array([0, 0, 0]);
+ * const y = new Int32Array([0, 2]);
+ * const { out, cache } = affineForward(x, w, b);
+ * const { dx: dscores } = softmaxLoss(out, y);
  * const { dw } = affineBackward(dscores, cache);
+ * // The analytic gradient agrees with centered differences of the loss.
+ * const numeric = evalNumericalGradient(() => softmaxLoss(affineForward(x, w, b).out, y).loss, w);
+ * assertLess(relError(dw, numeric), 1e-7);
  * ```
  *
  * @module
@@ -168,9 +174,27 @@ export {
   type Normalization,
 } from "./layers/models/fully_connected_net.ts";
 export { ThreeLayerConvNet, type ThreeLayerConvNetOptions } from "./layers/models/three_layer_convnet.ts";
+export {
+  formatSequentialLayer,
+  formatSequentialSpec,
+  parseSequentialSpec,
+  Sequential,
+  type SequentialLayer,
+  type SequentialOptions,
+  type SequentialSpec,
+  SequentialSpecError,
+} from "./layers/models/sequential.ts";
 
 // Datasets
-export { type Dataset, loadDataset } from "./datasets/dataset.ts";
+export type { Dataset } from "./datasets/dataset.ts";
+export {
+  DATASET_FORMATS,
+  DATASET_SPECS,
+  type DatasetFormat,
+  DatasetSpecError,
+  loadDataset,
+  parseDatasetSpec,
+} from "./datasets/registry.ts";
 export { CIFAR10_CLASS_NAMES, type Cifar10Options, loadCifar10 } from "./datasets/cifar10.ts";
 export {
   FASHION_MNIST_CLASS_NAMES,
@@ -187,13 +211,20 @@ export type { LoadOptions } from "./datasets/split.ts";
 export {
   adam,
   type AdamConfig,
+  adamw,
+  type AdamwConfig,
   type OptimConfig,
+  type RecipeRuleOptions,
+  recipeUpdateRule,
   rmsprop,
   type RmspropConfig,
   sgd,
   type SgdConfig,
   sgdMomentum,
   type SgdMomentumConfig,
+  sgdNesterov,
+  type SgdTorchConfig,
+  sgdWeightDecay,
   type UpdateResult,
   type UpdateRule,
   type UpdateRuleName,
@@ -261,6 +292,21 @@ export {
 } from "./pipeline/store/checkpoint.ts";
 export { collectRecords, parseRunLog, readRunLog } from "./pipeline/store/run_log.ts";
 export { minibatchStage, type MinibatchStageOptions } from "./pipeline/minibatch_stage.ts";
+export {
+  augmentBatch,
+  type AugmentSpec,
+  augmentStage,
+  type AugmentStageOptions,
+  formatAugmentSpec,
+  parseAugmentSpec,
+} from "./pipeline/augment_stage.ts";
+export {
+  formatLrSchedule,
+  LR_SCHEDULE_FORMS,
+  type LrSchedule,
+  parseLrSchedule,
+  scheduledLearningRate,
+} from "./pipeline/lr_schedule.ts";
 export { forwardBackwardStage, type ForwardBackwardStageOptions } from "./pipeline/forward_backward_stage.ts";
 export { optimizerStage, type OptimizerStageOptions } from "./pipeline/optimizer_stage.ts";
 export { evaluationStage, type EvaluationStageOptions } from "./pipeline/evaluation_stage.ts";

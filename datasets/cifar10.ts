@@ -8,9 +8,11 @@
  * @module
  */
 
-import { type Tensor, zeros } from "../layers/tensor.ts";
+import type { Tensor } from "../layers/tensor.ts";
+import { allocateImages, allocateLabels } from "./_allocations.ts";
 import type { Dataset } from "./dataset.ts";
 import {
+  checkRecordFile,
   DatasetFormatError,
   displayPath,
   exists,
@@ -168,9 +170,11 @@ export interface Cifar10Options extends LoadOptions {
  *
  * @example
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { loadCifar10 } from "./cifar10.ts";
+ *
  * const data = await loadCifar10("../shared/datasets/cifar-10-batches-bin", { numTraining: 1000 });
- * data.xTrain.shape; // [1000, 3, 32, 32]
+ * assertEquals(data.xTrain.shape, [1000, 3, 32, 32]);
  * ```
  */
 export async function loadCifar10(dir: string, options: Cifar10Options = {}): Promise<Dataset> {
@@ -230,13 +234,22 @@ export async function loadCifar10(dir: string, options: Cifar10Options = {}): Pr
   }
   if (missing.length > 0) throw new Error(`${where}: ${dir} is missing ${missing.join(", ")}`);
 
+  // Every file is checked (a regular file of the right length) before the outputs are allocated.
+  for (const path of found.values()) {
+    await checkRecordFile({
+      path,
+      label: `${where}: ${path}`,
+      recordSize: CIFAR10_RECORD_SIZE,
+      expectedRecords: CIFAR10_BATCH_RECORDS,
+    });
+  }
   const metaPath = joinPath(dir, "batches.meta.txt");
   const classNames = (await exists(metaPath))
     ? parseCifar10Meta(await readText(metaPath), metaPath)
     : [...CIFAR10_CLASS_NAMES];
 
-  const xTrain = zeros([numTraining, ...CIFAR10_IMAGE_SHAPE], dtype);
-  const yTrain = new Int32Array(numTraining);
+  const xTrain = allocateImages([numTraining, ...CIFAR10_IMAGE_SHAPE], dtype, "numTraining");
+  const yTrain = allocateLabels(numTraining, "numTraining");
   for (let b = 1; b <= Math.ceil(numTraining / CIFAR10_BATCH_RECORDS); b++) {
     const row = (b - 1) * CIFAR10_BATCH_RECORDS;
     await readCifar10Records(found.get(`data_batch_${b}.bin`)!, {
@@ -247,8 +260,8 @@ export async function loadCifar10(dir: string, options: Cifar10Options = {}): Pr
       where,
     });
   }
-  const xVal = zeros([numValidation, ...CIFAR10_IMAGE_SHAPE], dtype);
-  const yVal = new Int32Array(numValidation);
+  const xVal = allocateImages([numValidation, ...CIFAR10_IMAGE_SHAPE], dtype, "numValidation");
+  const yVal = allocateLabels(numValidation, "numValidation");
   if (numValidation > 0) {
     await readCifar10Records(found.get("data_batch_5.bin")!, {
       first: 9000,
@@ -261,8 +274,8 @@ export async function loadCifar10(dir: string, options: Cifar10Options = {}): Pr
   let xTest: Tensor | undefined;
   let yTest: Int32Array | undefined;
   if (numTest > 0) {
-    xTest = zeros([numTest, ...CIFAR10_IMAGE_SHAPE], dtype);
-    yTest = new Int32Array(numTest);
+    xTest = allocateImages([numTest, ...CIFAR10_IMAGE_SHAPE], dtype, "numTest");
+    yTest = allocateLabels(numTest, "numTest");
     await readCifar10Records(found.get("test_batch.bin")!, { count: numTest, x: xTest, y: yTest, where });
   }
   const meanImage = subtractMean ? subtractTrainingMean(xTrain, xTest ? [xVal, xTest] : [xVal], where) : undefined;

@@ -1,15 +1,11 @@
 /**
- * The common result of the dataset loaders, and `loadDataset`, which picks a
- * loader from a short spec string (for command lines and reports).
+ * The common result of the dataset loaders. The loaders import it; the
+ * registry of loaders by spec is `registry.ts`.
  *
  * @module
  */
 
 import type { Tensor } from "../layers/tensor.ts";
-import { loadCifar10 } from "./cifar10.ts";
-import { loadFashionMnist, loadMnist } from "./idx.ts";
-import { loadSample } from "./sample.ts";
-import type { LoadOptions } from "./split.ts";
 
 /**
  * A loaded image classification dataset, split as the course splits
@@ -37,45 +33,4 @@ export interface Dataset {
   meanImage?: Tensor;
   /** Where it was read from (a directory, or `"embedded sample …"`), for reports. */
   source: string;
-}
-
-/** The spec forms {@linkcode loadDataset} accepts. */
-export const DATASET_SPECS: readonly string[] = Object.freeze([
-  "sample",
-  "cifar10:DIR",
-  "fashion-mnist",
-  "fashion-mnist:DIR",
-  "mnist:DIR",
-]);
-
-/**
- * Loads the dataset named by `spec`:
- *
- * - `sample`: the embedded CIFAR-10 sample ({@linkcode loadSample}; no test split, so `numTest` must be unset or 0);
- * - `cifar10:DIR`: CIFAR-10 binary batches in DIR ({@linkcode loadCifar10});
- * - `fashion-mnist` or `fashion-mnist:DIR`: Fashion-MNIST IDX files, by default from Debian's
- *   `/usr/share/datasets/fashion-mnist` ({@linkcode loadFashionMnist});
- * - `mnist:DIR`: MNIST IDX files in DIR ({@linkcode loadMnist}).
- *
- * DIR is everything after the first colon. `options` go to the loader.
- *
- * @example
- * ```ts
- * import { loadDataset } from "./dataset.ts";
- * const data = await loadDataset("sample", { numTraining: 500 });
- * data.name; // "cifar10-sample"
- * ```
- */
-export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<Dataset> {
-  const colon = spec.indexOf(":");
-  const kind = colon < 0 ? spec : spec.slice(0, colon);
-  const dir = colon < 0 ? undefined : spec.slice(colon + 1);
-  if (dir === "") {
-    throw new Error(`loadDataset: spec "${spec}" has an empty DIR; accepted: ${DATASET_SPECS.join(", ")}`);
-  }
-  if (kind === "sample" && dir === undefined) return await loadSample(options);
-  if (kind === "cifar10" && dir !== undefined) return await loadCifar10(dir, options);
-  if (kind === "fashion-mnist") return await loadFashionMnist(dir, options);
-  if (kind === "mnist" && dir !== undefined) return await loadMnist(dir, options);
-  throw new Error(`loadDataset: unknown dataset spec "${spec}"; accepted: ${DATASET_SPECS.join(", ")}`);
 }

@@ -10,9 +10,11 @@
  * @module
  */
 
-import { type Tensor, zeros } from "../layers/tensor.ts";
+import type { Tensor } from "../layers/tensor.ts";
+import { allocateImages, allocateLabels } from "./_allocations.ts";
 import type { Dataset } from "./dataset.ts";
 import {
+  checkRecordFile,
   DatasetFormatError,
   displayPath,
   exists,
@@ -65,7 +67,7 @@ function hex32(b: Uint8Array): string {
  */
 export async function readIdxHeader(path: string | URL, ndim: number, where = "readIdxHeader"): Promise<IdxHeader> {
   const label = `${where}: ${displayPath(path)}`;
-  const { stream } = await openBytes(path);
+  const { stream } = await openBytes(path, 0, label);
   // Only the magic number and the sizes are wanted here: 4 bytes, then 4 per dimension.
   const { header, rest } = await takeHeader(stream, (p) => p.length < 4 ? 4 : 4 + 4 * p[3], label);
   await rest.cancel();
@@ -89,6 +91,24 @@ export async function readIdxHeader(path: string | URL, ndim: number, where = "r
     if (dims[i] === 0) throw new DatasetFormatError(`${label}: dimension ${i} at byte ${4 + 4 * i} is 0`);
   }
   return { path, dims, headerSize };
+}
+
+/**
+ * Checks that an IDX file holds exactly what its header promises
+ * (`headerSize + prod(dims)` bytes; decompressed, for `.gz`), reading no
+ * more than that and allocating nothing for it (see `checkRecordFile`).
+ *
+ * @throws DatasetFormatError naming the file, the byte offset and the rule
+ */
+export async function checkIdxFile(h: IdxHeader, where = "checkIdxFile"): Promise<void> {
+  const [n, ...rest] = h.dims;
+  await checkRecordFile({
+    path: h.path,
+    label: `${where}: ${displayPath(h.path)}`,
+    recordSize: rest.reduce((p, d) => p * d, 1),
+    headerSize: h.headerSize,
+    expectedRecords: n,
+  });
 }
 
 /** A run of images `[first, first + count)` of an IDX file, copied to rows `row…` of `x`. */
@@ -248,8 +268,14 @@ async function loadIdxDataset(
     throw new Error(`${where}: ${dir} is missing ${missing.join(", ")}${why}`);
   }
 
-  const trainImages = await readIdxHeader(paths[0], 3, where);
-  const trainLabels = await readIdxHeader(paths[1], 1, where);
+  // What a header promises must be in its file before anything is compared or allocated for it.
+  const readChecked = async (path: string, ndim: number) => {
+    const h = await readIdxHeader(path, ndim, where);
+    await checkIdxFile(h, where);
+    return h;
+  };
+  const trainImages = await readChecked(paths[0], 3);
+  const trainLabels = await readChecked(paths[1], 1);
   const nTrain = trainImages.dims[0];
   if (trainLabels.dims[0] !== nTrain) {
     throw new DatasetFormatError(
@@ -258,22 +284,21 @@ async function loadIdxDataset(
       } labels (byte 4)`,
     );
   }
-  checkCount(
-    where,
-    "numTraining + numValidation",
-    numTraining + numValidation,
-    0,
-    nTrain,
-    `the training file holds ${nTrain} images`,
-  );
+  const fewer = (path: string, n: number, what: string, asked: number) =>
+    new DatasetFormatError(
+      `${where}: ${path}: holds ${n} images (header field at byte 4), fewer than the ${asked} of ${what}`,
+    );
+  if (numTraining + numValidation > nTrain) {
+    throw fewer(paths[0], nTrain, "numTraining + numValidation", numTraining + numValidation);
+  }
   const [, rows, cols] = trainImages.dims;
   const image = [1, rows, cols];
 
   let testImages: IdxHeader | undefined;
   let testLabels: IdxHeader | undefined;
   if (numTest > 0) {
-    testImages = await readIdxHeader(paths[2], 3, where);
-    testLabels = await readIdxHeader(paths[3], 1, where);
+    testImages = await readChecked(paths[2], 3);
+    testLabels = await readChecked(paths[3], 1);
     const nTest = testImages.dims[0];
     if (testLabels.dims[0] !== nTest) {
       throw new DatasetFormatError(
@@ -289,13 +314,13 @@ async function loadIdxDataset(
         } holds ${rows}×${cols}`,
       );
     }
-    checkCount(where, "numTest", numTest, 0, nTest, `the test file holds ${nTest} images`);
+    if (numTest > nTest) throw fewer(paths[2], nTest, "numTest", numTest);
   }
 
-  const xTrain = zeros([numTraining, ...image], dtype);
-  const yTrain = new Int32Array(numTraining);
-  const xVal = zeros([numValidation, ...image], dtype);
-  const yVal = new Int32Array(numValidation);
+  const xTrain = allocateImages([numTraining, ...image], dtype, "xTrain");
+  const yTrain = allocateLabels(numTraining, "yTrain");
+  const xVal = allocateImages([numValidation, ...image], dtype, "xVal");
+  const yVal = allocateLabels(numValidation, "yVal");
   const first = nTrain - numValidation;
   await readIdxImages(trainImages, [
     { first: 0, count: numTraining, x: xTrain },
@@ -313,8 +338,8 @@ async function loadIdxDataset(
   let xTest: Tensor | undefined;
   let yTest: Int32Array | undefined;
   if (testImages && testLabels) {
-    xTest = zeros([numTest, ...image], dtype);
-    yTest = new Int32Array(numTest);
+    xTest = allocateImages([numTest, ...image], dtype, "xTest");
+    yTest = allocateLabels(numTest, "yTest");
     await readIdxImages(testImages, [{ first: 0, count: numTest, x: xTest }], where);
     await readIdxLabels(testLabels, [{ first: 0, count: numTest, y: yTest }], classNames.length, where);
   }
@@ -359,9 +384,11 @@ export async function loadMnist(dir: string, options: IdxDatasetOptions = {}): P
  *
  * @example
  * ```ts ignore
+ * import { assertEquals } from "@std/assert";
  * import { loadFashionMnist } from "./idx.ts";
+ *
  * const data = await loadFashionMnist(undefined, { numTraining: 5000, numTest: 1000 });
- * data.xTrain.shape; // [5000, 1, 28, 28]
+ * assertEquals(data.xTrain.shape, [5000, 1, 28, 28]);
  * ```
  */
 export async function loadFashionMnist(

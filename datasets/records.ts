@@ -9,6 +9,8 @@
  * @module
  */
 
+import { openRegularFile, readRegularFile, regularFileSize } from "./regular_file.ts";
+
 /**
  * A dataset file that breaks its format: wrong size, a truncated record, a
  * bad header, an out-of-range label, mismatched counts. The message names the
@@ -43,11 +45,12 @@ export interface RecordChunkerOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { RecordChunker } from "./records.ts";
+ *
  * const bytes = ReadableStream.from([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5, 6, 7, 8])]);
- * for await (const chunk of bytes.pipeThrough(new RecordChunker(4))) {
- *   console.log(chunk.length); // 4, then 4: records [1, 2, 3, 4] and [5, 6, 7, 8]
- * }
+ * const records = await Array.fromAsync(bytes.pipeThrough(new RecordChunker(4)));
+ * assertEquals(records.map((r) => [...r]), [[1, 2, 3, 4], [5, 6, 7, 8]]);
  * ```
  */
 export class RecordChunker extends TransformStream<Uint8Array, Uint8Array> {
@@ -61,14 +64,22 @@ export class RecordChunker extends TransformStream<Uint8Array, Uint8Array> {
     }
     const label = options.label ?? "records";
     const startOffset = options.startOffset ?? 0;
-    let carry = new Uint8Array(recordSize);
+    // The carry grows with the bytes actually received, so a record size from a lying header costs nothing.
+    let carry = new Uint8Array(0);
     let carried = 0;
     let seen = 0; // bytes received so far
+    const room = (bytes: number) => {
+      if (bytes <= carry.length) return;
+      const grown = new Uint8Array(Math.min(recordSize, Math.max(bytes, 2 * carry.length)));
+      grown.set(carry.subarray(0, carried), 0);
+      carry = grown;
+    };
     super({
       transform(chunk, controller) {
         let pos = 0;
         if (carried > 0) {
           const take = Math.min(recordSize - carried, chunk.length);
+          room(carried + take);
           carry.set(chunk.subarray(0, take), carried);
           carried += take;
           pos = take;
@@ -78,13 +89,14 @@ export class RecordChunker extends TransformStream<Uint8Array, Uint8Array> {
           }
           controller.enqueue(carry);
           // The consumer owns the record just passed on, so the next partial record needs fresh storage.
-          carry = new Uint8Array(recordSize);
+          carry = new Uint8Array(0);
           carried = 0;
         }
         const whole = Math.floor((chunk.length - pos) / recordSize) * recordSize;
         if (whole > 0) controller.enqueue(chunk.subarray(pos, pos + whole));
         pos += whole;
         if (pos < chunk.length) {
+          room(chunk.length - pos);
           carry.set(chunk.subarray(pos), 0);
           carried = chunk.length - pos;
         }
@@ -161,11 +173,26 @@ export async function forEachRecord(
 
 /** A file opened as a byte stream by {@linkcode openBytes}. */
 export interface ByteSource {
-  /** The bytes from `offset` on (decompressed for `.gz`). Cancelling it closes the file. */
+  /**
+   * The bytes from `offset` on (decompressed for `.gz`). Cancelling it closes the file. A corrupt gzip stream
+   * errors with a {@linkcode DatasetFormatError} naming the file and how far the data went.
+   */
   stream: ReadableStream<Uint8Array>;
   /** Whether the file is gzip-compressed (its name ends in `.gz`). */
   compressed: boolean;
+  /** The size of the file in bytes (compressed, for `.gz`); undefined for a remote file. */
+  size?: number;
 }
+
+/**
+ * The most a deflate stream can expand: 1032 output bytes per input byte
+ * (258-byte matches in 2-bit codes), plus slack for the gzip header and
+ * the last block. A header promising more than this of a `.gz` file is a
+ * lie, refused before anything is allocated or decompressed.
+ */
+export const MAX_GZIP_EXPANSION = 1032;
+
+const failFormat = (message: string) => new DatasetFormatError(message);
 
 /**
  * Opens `path` as a byte stream: a plain file from byte `offset` on (by
@@ -173,9 +200,13 @@ export interface ByteSource {
  * `DecompressionStream("gzip")` (where `offset` must be 0: skip records
  * instead). `path` may be a `file:` URL, or an `http(s):` URL (fetched; for
  * a module imported from a web server), where `offset` must be 0 too.
+ * A local path must be a regular file (not a FIFO, device or directory):
+ * anything else is a {@linkcode DatasetFormatError} naming `label`
+ * (default `"openBytes: " + path`), as is a corrupt gzip stream.
  */
-export async function openBytes(path: string | URL, offset = 0): Promise<ByteSource> {
+export async function openBytes(path: string | URL, offset = 0, label?: string): Promise<ByteSource> {
   const shown = displayPath(path);
+  const named = label ?? `openBytes: ${shown}`;
   const compressed = shown.endsWith(".gz");
   const remote = typeof path !== "string" && path.protocol !== "file:";
   if ((compressed || remote) && offset !== 0) {
@@ -184,6 +215,7 @@ export async function openBytes(path: string | URL, offset = 0): Promise<ByteSou
     );
   }
   let raw: ReadableStream<Uint8Array<ArrayBuffer>>;
+  let size: number | undefined;
   if (remote) {
     const response = await fetch(path);
     if (!response.ok || !response.body) {
@@ -192,7 +224,9 @@ export async function openBytes(path: string | URL, offset = 0): Promise<ByteSou
     }
     raw = response.body;
   } else {
-    const file = await Deno.open(path, { read: true });
+    const opened = await openRegularFile(path, named, failFormat);
+    const file = opened.file;
+    size = opened.size;
     try {
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
     } catch (e) {
@@ -201,8 +235,54 @@ export async function openBytes(path: string | URL, offset = 0): Promise<ByteSou
     }
     raw = file.readable;
   }
-  const stream = compressed ? raw.pipeThrough(new DecompressionStream("gzip")) : raw;
-  return { stream, compressed };
+  if (!compressed) return { stream: raw, compressed, ...(size === undefined ? {} : { size }) };
+  return { stream: gunzip(raw, named), compressed, ...(size === undefined ? {} : { size }) };
+}
+
+/**
+ * Decompresses `raw`, turning the decompressor's errors into
+ * {@linkcode DatasetFormatError}s that name `label`, the decompressed bytes
+ * delivered and the compressed bytes read so far (the corrupt byte lies
+ * within them), and that say plainly when data follows the gzip stream.
+ */
+function gunzip(raw: ReadableStream<Uint8Array<ArrayBuffer>>, label: string): ReadableStream<Uint8Array> {
+  let compressedRead = 0;
+  const counted = raw.pipeThrough(
+    new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
+      transform(chunk, controller) {
+        compressedRead += chunk.length;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const reader = counted.pipeThrough(new DecompressionStream("gzip")).getReader();
+  let delivered = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        // Deno's decompressor reports bytes after the end of the gzip member (junk, a second member) this way.
+        const message = why.includes("failed to write whole buffer")
+          ? `${label}: unexpected bytes after the end of the gzip stream, within the first ${compressedRead} ` +
+            `compressed bytes (the decompressed data ends at byte ${delivered}); only one gzip member is read`
+          : `${label}: corrupt gzip data within the first ${compressedRead} compressed bytes, after ${delivered} ` +
+            `decompressed bytes: ${why}`;
+        controller.error(new DatasetFormatError(message, { cause: e }));
+        return;
+      }
+      if (result.done) controller.close();
+      else {
+        delivered += result.value.length;
+        controller.enqueue(result.value);
+      }
+    },
+    async cancel(reason) {
+      await reader.cancel(reason).catch(() => {});
+    },
+  });
 }
 
 /** Reads a whole text file (a `file:` URL or path, or a fetched `http(s):` URL). */
@@ -215,7 +295,9 @@ export async function readText(path: string | URL): Promise<string> {
     }
     return await response.text();
   }
-  return await Deno.readTextFile(path);
+  const label = `readText: ${displayPath(path)}`;
+  // A text file of a data set is small (class names); 1 MiB bounds what a wrong file can make us hold.
+  return new TextDecoder().decode(await readRegularFile(path, label, failFormat, 1 << 20));
 }
 
 /** One run of records to copy out of a file: records [first, first + count). */
@@ -249,16 +331,112 @@ export interface RecordFileSpec {
   segments: RecordSegment[];
 }
 
+/** What {@linkcode checkRecordFile} checks: a file of `expectedRecords` records of `recordSize` bytes after a header. */
+export type RecordFileShape = Pick<RecordFileSpec, "path" | "label" | "recordSize" | "headerSize" | "expectedRecords">;
+
+function sizeRule(spec: RecordFileShape): { headerSize: number; expectedSize: number } {
+  const headerSize = spec.headerSize ?? 0;
+  return { headerSize, expectedSize: headerSize + spec.expectedRecords * spec.recordSize };
+}
+
+function checkPlainSize(spec: RecordFileShape, size: number): void {
+  const { label, recordSize, expectedRecords } = spec;
+  const { headerSize, expectedSize } = sizeRule(spec);
+  if (size < headerSize || (size - headerSize) % recordSize !== 0) {
+    const whole = Math.max(0, Math.floor((size - headerSize) / recordSize));
+    const at = headerSize + whole * recordSize;
+    throw new DatasetFormatError(
+      `${label}: size ${size} bytes is not ${
+        headerSize > 0 ? `a ${headerSize}-byte header plus ` : ""
+      }a multiple of the ` +
+        `${recordSize}-byte record size: the record at byte ${at} is truncated to ${size - at} bytes`,
+    );
+  }
+  if (size !== expectedSize) {
+    throw new DatasetFormatError(
+      `${label}: holds ${(size - headerSize) / recordSize} records (${size} bytes), expected ${expectedRecords} ` +
+        `(${expectedSize} bytes): the data ${size < expectedSize ? "ends" : "goes on past the last record"} at byte ${
+          Math.min(size, expectedSize)
+        }`,
+    );
+  }
+}
+
+/**
+ * Checks, before anything is allocated for it, that a fixed-record file
+ * holds exactly `expectedRecords` records of `recordSize` bytes after its
+ * `headerSize`-byte header, reading no more than that:
+ *
+ * - a plain file must be a regular file of exactly that size (`stat`);
+ * - a `.gz` file must be a regular file that could expand that far (at most
+ *   {@linkcode MAX_GZIP_EXPANSION} times its size), and is then decompressed
+ *   with nothing kept, stopping as soon as the data goes past the promised
+ *   length.
+ *
+ * Memory stays bounded by a read chunk whatever the promise. Remote files
+ * are not checked here (their size is only known by reading them).
+ *
+ * @throws DatasetFormatError naming the file, the byte offset and the rule
+ */
+export async function checkRecordFile(spec: RecordFileShape): Promise<void> {
+  const { path, label } = spec;
+  const { headerSize, expectedSize } = sizeRule(spec);
+  if (typeof path !== "string" && path.protocol !== "file:") return;
+  if (!displayPath(path).endsWith(".gz")) {
+    checkPlainSize(spec, await regularFileSize(path, label, failFormat));
+    return;
+  }
+  const { stream, size } = await openBytes(path, 0, label);
+  const bound = size! * MAX_GZIP_EXPANSION + 1024;
+  if (!Number.isSafeInteger(expectedSize) || expectedSize > bound) {
+    await stream.cancel();
+    throw new DatasetFormatError(
+      `${label}: the header promises ${expectedSize} bytes (${headerSize}-byte header and ${spec.expectedRecords} ` +
+        `records of ${spec.recordSize} bytes), more than a ${size}-byte gzip file can hold (at most ${bound})`,
+    );
+  }
+  let seen = 0;
+  for await (const chunk of stream) {
+    seen += chunk.length;
+    if (seen > expectedSize) {
+      throw new DatasetFormatError(
+        `${label}: holds more than the expected ${spec.expectedRecords} records: extra data at byte ${expectedSize} ` +
+          `of the decompressed data`,
+      );
+    }
+  }
+  if (seen < expectedSize) {
+    if (seen < headerSize) {
+      throw new DatasetFormatError(`${label}: the data ends at byte ${seen}, inside the ${headerSize}-byte header`);
+    }
+    const n = Math.floor((seen - headerSize) / spec.recordSize);
+    const partial = seen - headerSize - n * spec.recordSize;
+    if (partial > 0) {
+      throw new DatasetFormatError(
+        `${label}: truncated record at byte ${seen - partial}: the data ends after ${partial} of its ` +
+          `${spec.recordSize} bytes`,
+      );
+    }
+    throw new DatasetFormatError(
+      `${label}: holds ${n} records, expected ${spec.expectedRecords}: the data ends at byte ${seen} of the ` +
+        `decompressed data`,
+    );
+  }
+}
+
 /**
  * Reads the records of `spec.segments` out of a fixed-record file and
  * validates the file's length.
  *
- * A plain file must be exactly `headerSize + expectedRecords · recordSize`
- * bytes (checked with `stat` before reading), and only the requested records
- * are read: each segment is streamed from a seek to its first record. A
- * `.gz` file cannot be seeked or sized up front, so it is streamed whole:
- * every record is checked, and the decompressed length must match (offsets
- * in its errors count decompressed bytes).
+ * A plain file must be a regular file of exactly
+ * `headerSize + expectedRecords · recordSize` bytes (checked with `stat`
+ * before reading), and only the requested records are read: each segment is
+ * streamed from a seek to its first record. A `.gz` file cannot be seeked or
+ * sized up front, so it is streamed whole: every record is checked, reading
+ * stops at the first byte past the expected length, and the decompressed
+ * length must match (offsets in its errors count decompressed bytes). Call
+ * {@linkcode checkRecordFile} first to check a file before allocating the
+ * outputs.
  */
 export async function readRecordFile(spec: RecordFileSpec): Promise<void> {
   const { path, label, recordSize, expectedRecords, check, segments } = spec;
@@ -275,32 +453,13 @@ export async function readRecordFile(spec: RecordFileSpec): Promise<void> {
     }
     end = s.first + s.count;
   }
-  const expectedSize = headerSize + expectedRecords * recordSize;
   const remote = typeof path !== "string" && path.protocol !== "file:";
   if (!compressed && !remote) {
-    const { size } = await Deno.stat(path);
-    if ((size - headerSize) % recordSize !== 0 || size < headerSize) {
-      const whole = Math.max(0, Math.floor((size - headerSize) / recordSize));
-      const at = headerSize + whole * recordSize;
-      throw new DatasetFormatError(
-        `${label}: size ${size} bytes is not ${
-          headerSize > 0 ? `a ${headerSize}-byte header plus ` : ""
-        }a multiple of the ` +
-          `${recordSize}-byte record size: the record at byte ${at} is truncated to ${size - at} bytes`,
-      );
-    }
-    if (size !== expectedSize) {
-      throw new DatasetFormatError(
-        `${label}: holds ${(size - headerSize) / recordSize} records (${size} bytes), expected ${expectedRecords} ` +
-          `(${expectedSize} bytes): the data ${size < expectedSize ? "ends" : "goes on past the last record"} at byte ${
-            Math.min(size, expectedSize)
-          }`,
-      );
-    }
+    checkPlainSize(spec, await regularFileSize(path, label, failFormat));
     for (const s of segments) {
       if (s.count === 0) continue;
       const startOffset = headerSize + s.first * recordSize;
-      const { stream } = await openBytes(path, startOffset);
+      const { stream } = await openBytes(path, startOffset, label);
       await forEachRecord(stream, recordSize, (chunk, at, k) => {
         check?.(chunk, at, startOffset + k * recordSize);
         s.write(chunk, at, k);
@@ -309,7 +468,7 @@ export async function readRecordFile(spec: RecordFileSpec): Promise<void> {
     }
     return;
   }
-  let { stream } = await openBytes(path);
+  let { stream } = await openBytes(path, 0, label);
   if (headerSize > 0) stream = (await takeHeader(stream, () => headerSize, label)).rest;
   const where = compressed ? " of the decompressed data" : "";
   let seg = 0;
@@ -408,6 +567,8 @@ export async function exists(path: string | URL): Promise<boolean> {
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
+    // A symbolic link loop is there; the reader that opens it names it in its own words.
+    if (e instanceof Deno.errors.FilesystemLoop) return true;
     throw e;
   }
 }

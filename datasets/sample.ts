@@ -44,9 +44,11 @@ export interface SampleOptions extends Omit<LoadOptions, "numTest"> {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { loadSample } from "./sample.ts";
+ *
  * const data = await loadSample({ numTraining: 100 });
- * data.xTrain.shape; // [100, 3, 32, 32]
+ * assertEquals(data.xTrain.shape, [100, 3, 32, 32]);
  * ```
  */
 export async function loadSample(options: SampleOptions = {}): Promise<Dataset> {

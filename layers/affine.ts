@@ -58,10 +58,12 @@ function checkDtypes(where: string, tensors: Record<string, Tensor>): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { affineForward } from "./affine.ts";
+ *
  * const { out } = affineForward(array([[1, 2]]), array([[1], [1]]), array([0.5]));
- * out.data; // [3.5]
+ * assertEquals([...out.data], [3.5]);
  * ```
  */
 export function affineForward(x: Tensor, w: Tensor, b: Tensor): AffineForwardResult {

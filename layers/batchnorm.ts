@@ -110,12 +110,15 @@ export interface NormGrads {
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { batchnormForward, type BatchnormParam } from "./batchnorm.ts";
+ *
  * const bnParam: BatchnormParam = { mode: "train" };
  * const { out } = batchnormForward(array([[1], [3]]), array([1]), array([0]), bnParam);
- * out.data; // ≈ [-1, 1]
- * bnParam.runningMean?.data; // ≈ [0.2]: 0.9·0 + 0.1·2
+ * assertAlmostEquals(out.data[0], -1, 1e-5);
+ * assertAlmostEquals(out.data[1], 1, 1e-5);
+ * assertAlmostEquals(bnParam.runningMean!.data[0], 0.2); // 0.9·0 + 0.1·2
  * ```
  */
 export function batchnormForward(

@@ -67,10 +67,12 @@ function chunkGeometry(g: ConvGeometry, nb: number): ConvGeometry {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { full, zeros } from "./tensor.ts";
  * import { convForwardFast } from "./conv_fast.ts";
+ *
  * const { out } = convForwardFast(full([1, 1, 3, 3], 1), full([1, 1, 3, 3], 1), zeros([1]), { pad: 1 });
- * out.data; // [4, 6, 4, 6, 9, 6, 4, 6, 4]
+ * assertEquals([...out.data], [4, 6, 4, 6, 9, 6, 4, 6, 4]);
  * ```
  */
 export function convForwardFast(x: Tensor, w: Tensor, b: Tensor, param: ConvParam = {}): ConvForwardResult {

@@ -60,10 +60,12 @@ export interface ConvGrads {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { full, zeros } from "./tensor.ts";
  * import { convForwardNaive } from "./conv_naive.ts";
+ *
  * const { out } = convForwardNaive(full([1, 1, 3, 3], 1), full([1, 1, 3, 3], 1), zeros([1]), { pad: 1 });
- * out.data; // [4, 6, 4, 6, 9, 6, 4, 6, 4]
+ * assertEquals([...out.data], [4, 6, 4, 6, 9, 6, 4, 6, 4]);
  * ```
  */
 export function convForwardNaive(x: Tensor, w: Tensor, b: Tensor, param: ConvParam = {}): ConvForwardResult {

@@ -65,10 +65,12 @@ function validate(p: number, mode: string, where: string): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { dropoutForward } from "./dropout.ts";
  * import { full } from "./tensor.ts";
+ *
  * const { out } = dropoutForward(full([2, 4], 1), { p: 0.5, mode: "train", seed: 0 });
- * out.data; // each element 0 or 2
+ * assertEquals([...out.data].every((v) => v === 0 || v === 2), true); // dropped, or kept and scaled by 1/(1 − p)
  * ```
  */
 export function dropoutForward(x: Tensor, param: DropoutParam): { out: Tensor; cache: DropoutCache } {

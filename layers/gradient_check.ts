@@ -24,10 +24,13 @@ export interface NumericGradientOptions {
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { evalNumericalGradient } from "./gradient_check.ts";
- * const x = array([1, 2]);
- * evalNumericalGradient((t) => t.data[0] ** 2 + 3 * t.data[1], x); // ≈ [2, 3]
+ *
+ * const grad = evalNumericalGradient((t) => t.data[0] ** 2 + 3 * t.data[1], array([1, 2]));
+ * assertAlmostEquals(grad.data[0], 2, 1e-8);
+ * assertAlmostEquals(grad.data[1], 3, 1e-8);
  * ```
  */
 export function evalNumericalGradient(
@@ -136,9 +139,11 @@ export function gradCheckSparse(
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { relError } from "./gradient_check.ts";
- * relError(array([1, 2]), array([1, 2.000002])); // ≈ 5e-7
+ *
+ * assertAlmostEquals(relError(array([1, 2]), array([1, 2.000002])), 5e-7, 1e-12);
  * ```
  */
 export function relError(x: Tensor, y: Tensor): number {

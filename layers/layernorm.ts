@@ -74,10 +74,13 @@ export interface LayernormForwardResult {
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { layernormForward } from "./layernorm.ts";
+ *
  * const { out } = layernormForward(array([[1, 3]]), array([1, 1]), array([0, 0]));
- * out.data; // ≈ [-1, 1]
+ * assertAlmostEquals(out.data[0], -1, 1e-5);
+ * assertAlmostEquals(out.data[1], 1, 1e-5);
  * ```
  */
 export function layernormForward(

@@ -218,10 +218,12 @@ function checkIndexable(where: string, x: Tensor): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { maxPoolForwardFast } from "./max_pool_fast.ts";
+ *
  * const { out } = maxPoolForwardFast(array([[[[1, 5], [3, 2]]]]));
- * out.data; // [5]
+ * assertEquals([...out.data], [5]);
  * ```
  */
 export function maxPoolForwardFast(x: Tensor, param: PoolParam = {}): MaxPoolForwardResult {

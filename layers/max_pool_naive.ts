@@ -83,10 +83,12 @@ function windowArgmax(xd: Tensor["data"], g: ConvGeometry, nc: number, oh: numbe
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { maxPoolForwardNaive } from "./max_pool_naive.ts";
+ *
  * const { out } = maxPoolForwardNaive(array([[[[1, 5], [3, 2]]]]));
- * out.data; // [5]
+ * assertEquals([...out.data], [5]);
  * ```
  */
 export function maxPoolForwardNaive(x: Tensor, param: PoolParam = {}): MaxPoolForwardResult {

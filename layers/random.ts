@@ -248,8 +248,10 @@ function fma(a: number, b: number, c: number): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { glibcLog } from "./random.ts";
- * glibcLog(Math.E); // 1
+ *
+ * assertEquals(glibcLog(Math.E), 1);
  * ```
  */
 export function glibcLog(x: number): number {
@@ -306,10 +308,12 @@ export function glibcLog(x: number): number {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { RandomState } from "./random.ts";
+ *
  * const rs = new RandomState(0);
- * rs.randomSample(); // 0.5488135039273248, as np.random.RandomState(0).random_sample()
- * rs.randn(2, 3).shape; // [2, 3]
+ * assertEquals(rs.randomSample(), 0.5488135039273248); // as np.random.RandomState(0).random_sample()
+ * assertEquals(rs.randn(2, 3).shape, [2, 3]);
  * ```
  */
 export class RandomState {
@@ -450,8 +454,10 @@ export class RandomState {
    *
    * @example
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RandomState } from "./random.ts";
-   * new RandomState(1).rand(3, 2).shape; // [3, 2]
+   *
+   * assertEquals(new RandomState(1).rand(3, 2).shape, [3, 2]);
    * ```
    */
   rand(...shape: number[]): Tensor {
@@ -515,10 +521,13 @@ export class RandomState {
    *
    * @example
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RandomState } from "./random.ts";
+   * import type { Tensor } from "./tensor.ts";
+   *
    * const rs = new RandomState(0);
-   * rs.randint(10); // 5, as np.random.RandomState(0).randint(10)
-   * rs.randint(-3, 3, [2, 2]).shape; // [2, 2]
+   * assertEquals(rs.randint(10), 5); // as np.random.RandomState(0).randint(10)
+   * assertEquals((rs.randint(-3, 3, [2, 2]) as Tensor).shape, [2, 2]);
    * ```
    */
   randint(low: number, high?: number): number;
@@ -601,9 +610,12 @@ export class RandomState {
    *
    * @example
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RandomState } from "./random.ts";
+   *
    * const xs = [1, 2, 3, 4];
-   * new RandomState(0).shuffle(xs); // xs is now [3, 4, 2, 1], as numpy
+   * new RandomState(0).shuffle(xs);
+   * assertEquals(xs, [3, 4, 2, 1]); // as numpy
    * ```
    */
   shuffle<T>(x: MutableArrayLike<T> | Tensor): void {
@@ -650,9 +662,13 @@ export class RandomState {
    *
    * @example
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { RandomState } from "./random.ts";
+   *
    * // The course Solver's minibatch: np.random.choice(num_train, batch_size)
-   * const batch = new RandomState(0).choice(1000, 100); // Int32Array(100)
+   * const batch = new RandomState(0).choice(1000, 100);
+   * assertEquals(batch.length, 100);
+   * assertEquals(batch.every((i) => i >= 0 && i < 1000), true);
    * ```
    */
   choice(a: number): number;

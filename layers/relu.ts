@@ -78,9 +78,11 @@ export function reluBackwardData(x: Data, g: Data, dst: Data): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { reluForward } from "./relu.ts";
- * reluForward(array([-1, 2])).out.data; // [0, 2]
+ *
+ * assertEquals([...reluForward(array([-1, 2])).out.data], [0, 2]);
  * ```
  */
 export function reluForward(x: Tensor): { out: Tensor; cache: ReluCache } {

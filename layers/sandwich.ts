@@ -63,9 +63,12 @@ export interface AffineReluCache {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { affineReluForward } from "./sandwich.ts";
- * affineReluForward(array([[1, 2]]), array([[1, -1], [1, -1]]), array([0, 0])).out.data; // [3, 0]
+ *
+ * const { out } = affineReluForward(array([[1, 2]]), array([[1, -1], [1, -1]]), array([0, 0]));
+ * assertEquals([...out.data], [3, 0]);
  * ```
  */
 export function affineReluForward(x: Tensor, w: Tensor, b: Tensor): { out: Tensor; cache: AffineReluCache } {
@@ -267,14 +270,13 @@ export interface ConvReluPoolCache {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { zeros } from "./tensor.ts";
  * import { convReluPoolForward } from "./sandwich.ts";
- * const { out } = convReluPoolForward(zeros([2, 3, 16, 16]), zeros([3, 3, 3, 3]), zeros([3]), { stride: 1, pad: 1 }, {
- *   poolHeight: 2,
- *   poolWidth: 2,
- *   stride: 2,
- * });
- * out.shape; // [2, 3, 8, 8]
+ *
+ * const conv = { stride: 1, pad: 1 }, pool = { poolHeight: 2, poolWidth: 2, stride: 2 };
+ * const { out } = convReluPoolForward(zeros([2, 3, 16, 16]), zeros([3, 3, 3, 3]), zeros([3]), conv, pool);
+ * assertEquals(out.shape, [2, 3, 8, 8]);
  * ```
  */
 export function convReluPoolForward(

@@ -34,10 +34,14 @@ export type SpatialBatchnormCache = BatchnormCache;
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { spatialBatchnormForward } from "./spatial_batchnorm.ts";
+ *
  * const x = array([[[[1, 3]]]]); // (1, 1, 1, 2)
- * spatialBatchnormForward(x, array([1]), array([0]), { mode: "train" }).out.data; // ≈ [-1, 1]
+ * const { out } = spatialBatchnormForward(x, array([1]), array([0]), { mode: "train" });
+ * assertAlmostEquals(out.data[0], -1, 1e-5);
+ * assertAlmostEquals(out.data[1], 1, 1e-5);
  * ```
  */
 export function spatialBatchnormForward(

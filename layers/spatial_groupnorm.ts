@@ -33,11 +33,13 @@ export type SpatialGroupnormCache = LayernormCache;
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array, full, zeros } from "./tensor.ts";
  * import { spatialGroupnormForward } from "./spatial_groupnorm.ts";
+ *
  * const x = array([[[[1]], [[3]], [[5]], [[9]]]]); // (1, 4, 1, 1)
  * const { out } = spatialGroupnormForward(x, full([1, 4, 1, 1], 1), zeros([1, 4, 1, 1]), 2);
- * out.data; // ≈ [-1, 1, -1, 1]
+ * [-1, 1, -1, 1].forEach((v, i) => assertAlmostEquals(out.data[i], v, 1e-5));
  * ```
  */
 export function spatialGroupnormForward(

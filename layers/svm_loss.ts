@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Labels } from "./models/model.ts";
+import type { Labels } from "./labels.ts";
 import { checkScoresAndLabels, type LossResult } from "./softmax_loss.ts";
 import { zerosLike } from "./tensor.ts";
 import type { Tensor } from "./tensor.ts";
@@ -20,9 +20,11 @@ import type { Tensor } from "./tensor.ts";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
  * import { svmLoss } from "./svm_loss.ts";
- * svmLoss(array([[0, 0, 0]]), new Int32Array([0])).loss; // 2
+ *
+ * assertEquals(svmLoss(array([[0, 0, 0]]), new Int32Array([0])).loss, 2);
  * ```
  */
 export function svmLoss(x: Tensor, y: Labels): LossResult {

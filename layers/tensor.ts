@@ -22,10 +22,11 @@ export type Nested = number | Nested[];
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Tensor } from "./tensor.ts";
+ *
  * const t = new Tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
- * t.size; // 6
- * t.dtype; // "float64"
+ * assertEquals([t.size, t.dtype], [6, "float64"]);
  * ```
  */
 export class Tensor {
@@ -123,8 +124,10 @@ export function astype(t: Tensor, dtype: DType): Tensor {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "./tensor.ts";
- * array([[1, 2], [3, 4]]).shape; // [2, 2]
+ *
+ * assertEquals(array([[1, 2], [3, 4]]).shape, [2, 2]);
  * ```
  */
 export function array(nested: Nested, dtype: DType = "float64"): Tensor {
@@ -190,8 +193,10 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array, toNested, transpose } from "./tensor.ts";
- * toNested(transpose(array([[1, 2, 3]]), [1, 0])); // [[1], [2], [3]]
+ *
+ * assertEquals(toNested(transpose(array([[1, 2, 3]]), [1, 0])), [[1], [2], [3]]);
  * ```
  */
 export function transpose(t: Tensor, axes: readonly number[]): Tensor {

@@ -171,10 +171,9 @@ export function evaluationStage(options: EvaluationStageOptions): TransformStrea
             }
             // Run-ahead sampling recorded the generator's state right after this step's draws; lockstep sampling has not drawn past it.
             const randomState = step.randomState ?? random.getState();
-            controller.enqueue({
-              record,
-              snapshot: captureSnapshot(model, state, randomState, modelRandom, elapsed(tCheck)),
-            });
+            const snapshot = captureSnapshot(model, state, randomState, modelRandom, elapsed(tCheck));
+            if (step.augmentRandomState) snapshot.augmentRandom = step.augmentRandomState;
+            controller.enqueue({ record, snapshot });
           } else {
             controller.enqueue({ record });
           }

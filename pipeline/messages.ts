@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Labels } from "../layers/models/model.ts";
+import type { Labels } from "../layers/labels.ts";
 import type { Tensor } from "../layers/tensor.ts";
 import type { TrainRecord } from "./store/records.ts";
 import type { RandomSnapshot, TrainingSnapshot } from "./training_state.ts";
@@ -47,6 +47,8 @@ export interface Minibatch {
   valCheck?: Int32Array | null;
   /** The sampling generator's state right after this step's draws (run-ahead sampling, epoch ends only). */
   randomState?: RandomSnapshot;
+  /** The augmentation stage's own generator's state right after this batch (epoch ends only). */
+  augmentRandomState?: RandomSnapshot;
 }
 
 /** Step t's loss and gradients, before the update. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Labels } from "../layers/models/model.ts";
+import type { Labels } from "../layers/labels.ts";
 import type { RandomState } from "../layers/random.ts";
 import type { Tensor } from "../layers/tensor.ts";
 import { drawAccuracySubsample, takeLabels, takeRows } from "./check_accuracy.ts";

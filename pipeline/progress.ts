@@ -6,7 +6,7 @@
  */
 
 import type { TrainEvent } from "./messages.ts";
-import { ProgressBar, styleTime } from "./std/progress_bar.ts";
+import { ProgressBar } from "@std/cli/unstable-progress-bar";
 import type { StartRecord } from "./store/records.ts";
 
 /**
@@ -46,6 +46,15 @@ export function formatEpochLine(epoch: number, numEpochs: number, trainAcc: numb
   return `(Epoch ${epoch} / ${numEpochs}) train acc: ${formatFixed(trainAcc)}; val_acc: ${formatFixed(valAcc)}`;
 }
 
+/** Carriage return and ANSI "erase to end of line": what the progress bar starts each redraw with. */
+const LINE_CLEAR = "\r\u001b[K";
+
+/** `mm:ss` for a duration in ms (minutes keep counting past 59), as the progress bar shows elapsed time. */
+function clockTime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+
 /** Options of {@link progressSink}. */
 export interface ProgressSinkOptions {
   /** Where to write. Default `Deno.stderr.writable`. */
@@ -74,15 +83,27 @@ export function progressSink(options: ProgressSinkOptions = {}): WritableStream<
   const terminal = options.terminal ?? (toStderr && Deno.stderr.isTerminal());
   const printEvery = options.printEvery ?? 10;
   const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
   let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   let bar: ProgressBar | null = null;
   let start: StartRecord | null = null;
   let loss = NaN, epoch = 0, startIteration = 0, startMs = 0;
 
+  // The bar draws into barWritable, which forwards to the one writer this sink holds, so that a line can be written
+  // above the bar: erase the bar, write the line, draw the last bar again (the next redraw refreshes it).
+  let lastBar = "";
+  const barWritable = () =>
+    new WritableStream<Uint8Array>({
+      async write(chunk) {
+        const text = decoder.decode(chunk);
+        if (text.startsWith(LINE_CLEAR)) lastBar = text;
+        writer ??= writable.getWriter();
+        await writer.write(chunk);
+      },
+    });
   const line = async (text: string) => {
-    if (bar) return await bar.log(text);
     writer ??= writable.getWriter();
-    await writer.write(encoder.encode(text + "\n"));
+    await writer.write(encoder.encode(bar ? `${LINE_CLEAR}${text}\n${lastBar}` : text + "\n"));
   };
   const finish = async () => {
     await bar?.stop();
@@ -102,18 +123,18 @@ export function progressSink(options: ProgressSinkOptions = {}): WritableStream<
           startMs = performance.now();
           if (terminal) {
             bar = new ProgressBar({
-              writable,
+              writable: barWritable(),
               value: record.startIteration,
               max: record.numIterations,
               barLength: 24,
-              interval: options.interval,
-              fmt: (x) => {
+              refreshMilliseconds: options.interval,
+              formatter: (x) => {
                 const done = x.value - startIteration, ms = performance.now() - startMs;
                 const perSec = ms > 0 ? (done * record.batchSize * 1000) / ms : 0;
                 const left = done > 0 ? (ms / done) * (x.max - x.value) : NaN;
                 return `[${x.styledTime}] [${x.progressBar}] iteration ${x.value}/${x.max} · epoch ${epoch}/${record.numEpochs}` +
                   ` · loss ${formatFixed(loss, 4)} · ${Math.round(perSec)} ex/s · ${
-                    Number.isFinite(left) ? `${styleTime(left)} left` : "--:-- left"
+                    Number.isFinite(left) ? `${clockTime(left)} left` : "--:-- left"
                   }`;
               },
             });

@@ -2,11 +2,14 @@
  * The course's `Solver` (cs231n/solver.py) as a Web Streams dataflow:
  *
  * ```
- * ticketSource → minibatchStage → forwardBackwardStage → optimizerStage → evaluationStage ─┬→ progress (stderr)
- *   (steps)       (draw, gather)    (model.loss(X, y))    (update rule,     (histories,     ├→ run log (NDJSON)
- *                                                           lr decay)         checks, best) ├→ checkpoint (safetensors)
- *                                                                                           └→ your sinks
+ * ticketSource → minibatchStage → [augmentStage] → forwardBackwardStage → optimizerStage → evaluationStage ─┬→ progress (stderr)
+ *   (steps)       (draw, gather)   (crop, flip)     (model.loss(X, y))    (update rule,     (histories,     ├→ run log (NDJSON)
+ *                                                                          lr schedule)      checks, best) ├→ checkpoint (safetensors)
+ *                                                                                                          └→ your sinks
  * ```
+ *
+ * The augmentation stage is there only when `augment` asks for it, so a
+ * course run flows exactly as before.
  *
  * Each stage is a `TransformStream`; queue sizes between them are options
  * ({@link HighWaterMarks}) and backpressure bounds memory. The results are
@@ -39,9 +42,23 @@ import {
   checkpointSink,
   loadCheckpoint,
 } from "./store/checkpoint.ts";
+import {
+  type AugmentSpec,
+  augmentStage,
+  checkAugmentSpec,
+  formatAugmentSpec,
+  parseAugmentSpec,
+} from "./augment_stage.ts";
 import { evaluationStage } from "./evaluation_stage.ts";
 import { fanOut } from "./fan_out.ts";
 import { forwardBackwardStage } from "./forward_backward_stage.ts";
+import {
+  checkLrSchedule,
+  formatLrSchedule,
+  type LrSchedule,
+  parseLrSchedule,
+  scheduledLearningRate,
+} from "./lr_schedule.ts";
 import type { HighWaterMarks, TrainEvent } from "./messages.ts";
 import { minibatchStage, ticketSource } from "./minibatch_stage.ts";
 import { optimizerStage } from "./optimizer_stage.ts";
@@ -73,6 +90,25 @@ export interface SolverOptions {
   optimConfig?: OptimConfig;
   /** Learning-rate factor applied after every epoch. Default 1. */
   lrDecay?: number;
+  /**
+   * A per-step learning-rate schedule (`{ kind: "onecycle" }`, or its compact
+   * form `"onecycle:pct=0.3"`; see `LrSchedule`) applied to
+   * `optimConfig.learningRate`, which must then be given. Default none.
+   */
+  lrSchedule?: LrSchedule | string;
+  /**
+   * Augmentation of every training batch: random crops with zero padding and
+   * horizontal flips (`{ flip: true, crop: 4 }`, or `"flip,crop4"`). Default
+   * none: the course's runs, unchanged.
+   */
+  augment?: AugmentSpec | string;
+  /**
+   * The generator the augmentation draws from. Default: `random`, the
+   * sampling generator (its draws then follow each batch's in the run's one
+   * stream), which needs lockstep sampling; give one when the model has its
+   * own generator (`modelRandom`). Its state is saved in checkpoints.
+   */
+  augmentRandom?: RandomState;
   /** Minibatch size. Default 100. */
   batchSize?: number;
   /** Epochs. Default 10. */
@@ -120,6 +156,56 @@ export interface SolverOptions {
   sinks?: WritableStream<TrainEvent>[];
   /** Description of the run for the `start` record and checkpoints (model, dataset, seed, …). */
   run?: RunDescription;
+}
+
+/**
+ * The Solver's defaults (the course's), resolved here once: {@link SolverOptions}
+ * left undefined take these values.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SOLVER_DEFAULTS } from "./solver.ts";
+ * assertEquals([SOLVER_DEFAULTS.batchSize, SOLVER_DEFAULTS.numTrainSamples], [100, 1000]);
+ * ```
+ */
+export const SOLVER_DEFAULTS: Readonly<
+  Required<
+    Pick<
+      SolverOptions,
+      | "updateRule"
+      | "lrDecay"
+      | "batchSize"
+      | "numEpochs"
+      | "numTrainSamples"
+      | "numValSamples"
+      | "checkBatchSize"
+      | "sampling"
+      | "verbose"
+      | "printEvery"
+    >
+  >
+> = Object.freeze({
+  updateRule: "sgd",
+  lrDecay: 1,
+  batchSize: 100,
+  numEpochs: 10,
+  numTrainSamples: 1000,
+  numValSamples: null,
+  checkBatchSize: 100,
+  sampling: "replacement",
+  verbose: true,
+  printEvery: 10,
+});
+
+type DefaultedKey = keyof typeof SOLVER_DEFAULTS;
+type ResolvedSolverOptions = Omit<SolverOptions, DefaultedKey> & Required<Pick<SolverOptions, DefaultedKey>>;
+
+/** `options` with every undefined default of {@link SOLVER_DEFAULTS} filled in. */
+function resolveSolverOptions(options: SolverOptions): ResolvedSolverOptions {
+  const out: Record<string, unknown> = { ...SOLVER_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as unknown as ResolvedSolverOptions;
 }
 
 /** What `train` returns (the course Solver's attributes after `train()`). */
@@ -189,11 +275,17 @@ export class Solver {
   readonly random: RandomState;
   /** The model's own generator (see {@link SolverOptions.modelRandom}). */
   readonly modelRandom: RandomState | null | undefined;
+  /** The augmentation, or null for none. */
+  readonly augment: AugmentSpec | null;
+  /** The augmentation's generator (null without augmentation). */
+  readonly augmentRandom: RandomState | null;
+  /** The per-step learning-rate schedule, or null for none. */
+  readonly lrSchedule: LrSchedule | null;
   /** The live state: histories, best parameters, optimizer configs. */
   readonly state: SolverState;
   readonly #updateRule: UpdateRule;
   readonly #updateRuleName: string;
-  readonly #options: SolverOptions;
+  readonly #options: ResolvedSolverOptions;
   readonly #optimConfig: OptimConfig;
   #resumed = false;
 
@@ -210,8 +302,8 @@ export class Solver {
     if (xVal.shape[0] === 0) throw new RangeError("Solver: the validation set is empty");
     this.model = model;
     this.data = data;
-    this.#options = options;
-    const rule = options.updateRule ?? "sgd";
+    options = this.#options = resolveSolverOptions(options);
+    const rule = this.#options.updateRule;
     if (typeof rule === "string") {
       if (!Object.hasOwn(updateRules, rule)) {
         throw new Error(`Solver: unknown update rule "${rule}"; known: ${Object.keys(updateRules).join(", ")}`);
@@ -222,7 +314,7 @@ export class Solver {
       this.#updateRule = rule;
       this.#updateRuleName = rule.name || "custom";
     }
-    const lrDecay = options.lrDecay ?? 1;
+    const lrDecay = this.#options.lrDecay;
     if (!(lrDecay >= 0) || !Number.isFinite(lrDecay)) {
       throw new RangeError(`Solver: lrDecay ${lrDecay} is not a finite number ≥ 0`);
     }
@@ -230,17 +322,43 @@ export class Solver {
       const v = options[k];
       if (v !== undefined && v !== null) checkCount(k, v, 1);
     }
-    checkCount("checkBatchSize", options.checkBatchSize ?? 100, 1);
-    checkCount("printEvery", options.printEvery ?? 10, 1);
+    checkCount("checkBatchSize", this.#options.checkBatchSize, 1);
+    checkCount("printEvery", this.#options.printEvery, 1);
     for (const [k, v] of Object.entries(options.highWaterMarks ?? {})) checkCount(`highWaterMarks.${k}`, v, 0);
     this.schedule = courseSchedule({
       numTrain: xTrain.shape[0],
-      batchSize: options.batchSize ?? 100,
-      numEpochs: options.numEpochs ?? 10,
+      batchSize: this.#options.batchSize,
+      numEpochs: this.#options.numEpochs,
     });
     this.random = options.random ?? (options.seed === undefined ? globalRandomState : new RandomState(options.seed));
     this.modelRandom = options.modelRandom;
     this.#optimConfig = cloneOptimConfig(options.optimConfig ?? {});
+    this.lrSchedule = typeof options.lrSchedule === "string"
+      ? parseLrSchedule(options.lrSchedule)
+      : options.lrSchedule ?? null;
+    if (this.lrSchedule !== null) {
+      checkLrSchedule(this.lrSchedule, (m) => new RangeError(`Solver: lrSchedule: ${m}`));
+      if (typeof this.#optimConfig.learningRate !== "number") {
+        throw new Error("Solver: lrSchedule needs optimConfig.learningRate (the schedule's base or peak rate)");
+      }
+      // A one-cycle too short for its two phases fails here, not at its first step.
+      scheduledLearningRate(this.lrSchedule, 0, 1, this.schedule.numIterations);
+    }
+    this.augment = typeof options.augment === "string" ? parseAugmentSpec(options.augment) : options.augment ?? null;
+    if (this.augment !== null) {
+      checkAugmentSpec(this.augment, "Solver: augment");
+      if (xTrain.ndim !== 4) {
+        throw new RangeError(`Solver: augment needs images (N, C, H, W); xTrain is ${formatShape(xTrain.shape)}`);
+      }
+      const draws = options.augmentRandom ?? this.random;
+      if (!this.lockstep && (draws === this.random || draws === this.modelRandom)) {
+        // Run-ahead stages would interleave their draws on a shared generator as timing has it.
+        throw new Error(
+          "Solver: augment draws from the sampling generator only in lockstep; give augmentRandom, a generator of its own, when the model has its own generator",
+        );
+      }
+    }
+    this.augmentRandom = this.augment === null ? null : options.augmentRandom ?? this.random;
     this.state = initialSolverState(model, this.#optimConfig);
   }
 
@@ -282,10 +400,12 @@ export class Solver {
       batchSize: this.schedule.batchSize,
       numEpochs: this.schedule.numEpochs,
       updateRule: this.#updateRuleName,
-      sampling: o.sampling ?? "replacement",
-      lrDecay: o.lrDecay ?? 1,
-      numTrainSamples: o.numTrainSamples === undefined ? 1000 : o.numTrainSamples,
-      numValSamples: o.numValSamples ?? null,
+      sampling: o.sampling,
+      lrDecay: o.lrDecay,
+      ...(this.lrSchedule !== null ? { lrSchedule: formatLrSchedule(this.lrSchedule) } : {}),
+      ...(this.augment !== null ? { augment: formatAugmentSpec(this.augment) } : {}),
+      numTrainSamples: o.numTrainSamples,
+      numValSamples: o.numValSamples,
       ...(o.run ? { run: o.run } : {}),
     };
   }
@@ -299,7 +419,8 @@ export class Solver {
   restore(checkpoint: Checkpoint, source = "checkpoint"): void {
     const { snapshot, info } = checkpoint;
     const mine = this.runInfo();
-    for (const key of Object.keys(mine) as (keyof CheckpointRunInfo)[]) {
+    // A checkpoint with a schedule or augmentation is not this run's when this run has none (and vice versa).
+    for (const key of new Set([...Object.keys(mine), "lrSchedule", "augment"]) as Set<keyof CheckpointRunInfo>) {
       const a = JSON.stringify(info[key] ?? null), b = JSON.stringify(mine[key] ?? null);
       if (a !== b) {
         throw new CheckpointError(`${source}: checkpoint is of another run: its ${key} is ${a}, this run's is ${b}`);
@@ -318,6 +439,10 @@ export class Solver {
     if (this.modelRandom && !snapshot.modelRandom) {
       throw new CheckpointError(`${source}: checkpoint has no state for the model's generator (modelRandom)`);
     }
+    const ownAugmentRandom = this.augmentRandom !== null && this.augmentRandom !== this.random;
+    if (ownAugmentRandom && !snapshot.augmentRandom) {
+      throw new CheckpointError(`${source}: checkpoint has no state for the augmentation's generator (augmentRandom)`);
+    }
     for (const [k, v] of Object.entries(snapshot.params)) this.model.params[k] = clone(v);
     this.model.loadState(cloneTensors(snapshot.modelState));
     const st = this.state;
@@ -332,6 +457,7 @@ export class Solver {
     st.elapsedMsBefore = snapshot.elapsedMs;
     this.random.setState(snapshot.random);
     if (this.modelRandom && snapshot.modelRandom) this.modelRandom.setState(snapshot.modelRandom);
+    if (ownAugmentRandom) this.augmentRandom!.setState(snapshot.augmentRandom!);
     this.#resumed = true;
   }
 
@@ -361,7 +487,7 @@ export class Solver {
       numVal: this.data.xVal.shape[0],
       iterationsPerEpoch: s.iterationsPerEpoch,
       numIterations: s.numIterations,
-      sampling: o.sampling ?? "replacement",
+      sampling: o.sampling,
       numTrainSamples: info.numTrainSamples,
       numValSamples: info.numValSamples,
       params: Object.fromEntries(Object.entries(this.model.params).map(([k, v]) => [k, [...v.shape]])),
@@ -380,8 +506,7 @@ export class Solver {
     const o = this.#options, s = this.schedule, st = this.state, model = this.model;
     const { xTrain, yTrain, xVal, yVal } = this.data;
     const hwm = { tickets: 1, batches: 1, gradients: 0, steps: 0, events: 1, ...o.highWaterMarks };
-    const numTrainSamples = o.numTrainSamples === undefined ? 1000 : o.numTrainSamples;
-    const numValSamples = o.numValSamples ?? null;
+    const { numTrainSamples, numValSamples } = o;
     const start = st.iteration;
     const gate = new StepGate(start);
     const lockstep = this.lockstep;
@@ -389,7 +514,13 @@ export class Solver {
     const seen: {
       stopped: StoppedRecord | null;
       checkpoint: { path: string; iteration: number; epoch: number } | null;
-    } = { stopped: null, checkpoint: null };
+    } = {
+      stopped: null,
+      // A resumed run's checkpoint file still holds the state it resumed from until the next epoch end replaces it.
+      checkpoint: this.#resumed && o.checkpoint !== undefined
+        ? { path: o.checkpoint, iteration: start, epoch: st.epoch }
+        : null,
+    };
     const sinks: WritableStream<TrainEvent>[] = [
       new WritableStream<TrainEvent>({
         write({ record }) {
@@ -397,7 +528,7 @@ export class Solver {
         },
       }),
     ];
-    if (o.verbose ?? true) sinks.push(progressSink({ printEvery: o.printEvery, ...o.progress }));
+    if (o.verbose) sinks.push(progressSink({ printEvery: o.printEvery, ...o.progress }));
     if (o.runLog !== undefined) {
       await prepareRunLog(o.runLog, this.#resumed ? start : undefined);
       sinks.push(runLogSink(o.runLog));
@@ -415,23 +546,37 @@ export class Solver {
     await writer.write({ record: this.startRecord() });
     writer.releaseLock();
 
-    const events = ticketSource(start, s.numIterations, hwm.tickets)
+    let batches = ticketSource(start, s.numIterations, hwm.tickets)
       .pipeThrough(minibatchStage({
         xTrain,
         yTrain,
         schedule: s,
-        sampler: new BatchSampler(s, o.sampling ?? "replacement"),
+        sampler: new BatchSampler(s, o.sampling),
         random: this.random,
         ...(lockstep ? { gate } : { checks: { numTrainSamples, numValSamples, numVal: xVal.shape[0] } }),
         highWaterMark: hwm.batches,
-      }))
+      }));
+    if (this.augment !== null) {
+      const own = this.augmentRandom !== this.random;
+      batches = batches.pipeThrough(augmentStage({
+        spec: this.augment,
+        random: this.augmentRandom!,
+        ...(own ? { schedule: s } : {}),
+        highWaterMark: hwm.batches,
+      }));
+    }
+    const lrSchedule = this.lrSchedule;
+    const events = batches
       .pipeThrough(forwardBackwardStage({ model, gate, highWaterMark: hwm.gradients }))
       .pipeThrough(optimizerStage({
         model,
         updateRule: this.#updateRule,
         optimConfigs: st.optimConfigs,
         schedule: s,
-        lrDecay: o.lrDecay ?? 1,
+        lrDecay: o.lrDecay,
+        ...(lrSchedule !== null
+          ? { learningRateAt: (t: number, lr: number) => scheduledLearningRate(lrSchedule, t, lr, s.numIterations) }
+          : {}),
         highWaterMark: hwm.steps,
       }))
       .pipeThrough(evaluationStage({

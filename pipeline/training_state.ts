@@ -60,6 +60,8 @@ export interface TrainingSnapshot {
   random: RandomSnapshot;
   /** The model's own generator's state (dropout masks), when it has one apart from `random`. */
   modelRandom?: RandomSnapshot;
+  /** The augmentation's own generator's state, when it has one apart from `random`. */
+  augmentRandom?: RandomSnapshot;
   /** Copy of the loss history. */
   lossHistory: number[];
   /** Copy of the training-accuracy history. */

@@ -86,8 +86,32 @@ export type OptimConfig = { [key: string]: number | Tensor | undefined };
 /** A rule called through `updateRules` by name; each rule checks its own keys at run time. */
 export type UpdateRule = (w: Tensor, dw: Tensor, config?: OptimConfig) => UpdateResult<OptimConfig>;
 
+/**
+ * The rules' names in code, in the order help texts list them: the one table
+ * from which the command-line spellings ({@link UPDATE_RULE_FLAGS}) derive.
+ */
+export const UPDATE_RULE_NAMES = Object.freeze(
+  ["sgd", "sgdMomentum", "rmsprop", "adam", "sgdNesterov", "sgdWeightDecay", "adamw"] as const,
+);
+
 /** The names of the rules in `updateRules`. */
-export type UpdateRuleName = "sgd" | "sgdMomentum" | "rmsprop" | "adam";
+export type UpdateRuleName = typeof UPDATE_RULE_NAMES[number];
+
+/**
+ * The rules by their command-line spelling, the code name in kebab case
+ * (`sgdMomentum` is `sgd-momentum`), in {@link UPDATE_RULE_NAMES}' order.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { UPDATE_RULE_FLAGS } from "./update_rules.ts";
+ * assertEquals(UPDATE_RULE_FLAGS["sgd-momentum"], "sgdMomentum");
+ * assertEquals(Object.keys(UPDATE_RULE_FLAGS).slice(0, 4), ["sgd", "sgd-momentum", "rmsprop", "adam"]);
+ * ```
+ */
+export const UPDATE_RULE_FLAGS: Readonly<Record<string, UpdateRuleName>> = Object.freeze(
+  Object.fromEntries(UPDATE_RULE_NAMES.map((name) => [name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), name])),
+);
 
 /** The scalar and tensor keys each rule accepts; anything else in a config is an error. */
 export const CONFIG_KEYS: Readonly<Record<UpdateRuleName, { scalars: readonly string[]; tensors: readonly string[] }>> =
@@ -96,6 +120,9 @@ export const CONFIG_KEYS: Readonly<Record<UpdateRuleName, { scalars: readonly st
     sgdMomentum: { scalars: ["learningRate", "momentum"], tensors: ["velocity"] },
     rmsprop: { scalars: ["learningRate", "decayRate", "epsilon"], tensors: ["cache"] },
     adam: { scalars: ["learningRate", "beta1", "beta2", "epsilon", "t"], tensors: ["m", "v"] },
+    sgdNesterov: { scalars: ["learningRate", "momentum", "weightDecay"], tensors: ["momentumBuffer"] },
+    sgdWeightDecay: { scalars: ["learningRate", "momentum", "weightDecay"], tensors: ["momentumBuffer"] },
+    adamw: { scalars: ["learningRate", "beta1", "beta2", "epsilon", "weightDecay", "t"], tensors: ["m", "v"] },
   });
 
 function checkKeys(config: object, rule: UpdateRuleName): void {
@@ -320,6 +347,9 @@ export const updateRules: Readonly<Record<UpdateRuleName, UpdateRule>> = Object.
   sgdMomentum: sgdMomentum as unknown as UpdateRule,
   rmsprop: rmsprop as unknown as UpdateRule,
   adam: adam as unknown as UpdateRule,
+  sgdNesterov: sgdNesterov as unknown as UpdateRule,
+  sgdWeightDecay: sgdWeightDecay as unknown as UpdateRule,
+  adamw: adamw as unknown as UpdateRule,
 });
 
 /** A config split into what a checkpoint stores: numbers (metadata) and tensors (data). */
@@ -382,17 +412,27 @@ export function configFromCheckpoint(
 ): OptimConfig {
   const { scalars, tensors } = checkpoint;
   const config: OptimConfig = {};
+  // The names may come from a file: only own keys count, and "__proto__" is stored as a plain key.
+  const put = (key: string, value: number | Tensor) =>
+    Object.defineProperty(config, key, { value, enumerable: true, writable: true, configurable: true });
+  if (options.rule !== undefined && !Object.hasOwn(CONFIG_KEYS, options.rule)) {
+    throw new Error(
+      `configFromCheckpoint: unknown update rule ${JSON.stringify(options.rule)}; known: ${
+        Object.keys(CONFIG_KEYS).join(", ")
+      }`,
+    );
+  }
   const keys = options.rule === undefined ? undefined : CONFIG_KEYS[options.rule];
   for (const [key, value] of Object.entries(scalars)) {
     if (typeof value !== "number") throw new TypeError(`configFromCheckpoint: scalar "${key}" is a ${typeof value}`);
     if (keys && !keys.scalars.includes(key)) {
       throw new Error(`configFromCheckpoint: "${key}" is not a scalar of ${options.rule} (${keys.scalars.join(", ")})`);
     }
-    config[key] = value;
+    put(key, value);
   }
   for (const [key, value] of Object.entries(tensors)) {
     if (!(value instanceof Tensor)) throw new TypeError(`configFromCheckpoint: tensor "${key}" is not a Tensor`);
-    if (key in config) throw new Error(`configFromCheckpoint: "${key}" is both a scalar and a tensor`);
+    if (Object.hasOwn(config, key)) throw new Error(`configFromCheckpoint: "${key}" is both a scalar and a tensor`);
     if (keys && !keys.tensors.includes(key)) {
       throw new Error(
         `configFromCheckpoint: "${key}" is not a state tensor of ${options.rule} (${
@@ -400,7 +440,221 @@ export function configFromCheckpoint(
         })`,
       );
     }
-    config[key] = value;
+    put(key, value);
   }
   return config;
+}
+
+// ---------------------------------------------------------------------------
+// Beyond the course: what a modern recipe needs (Nesterov momentum, weight
+// decay), with PyTorch's semantics so that a recipe carries over.
+
+/** Config of `sgdNesterov` and `sgdWeightDecay`: PyTorch's `torch.optim.SGD` settings. */
+export interface SgdTorchConfig {
+  /** Step size. Default 1e-2. */
+  learningRate: number;
+  /** Momentum in [0, 1]. Default 0.9 for `sgdNesterov`, 0 (plain SGD) for `sgdWeightDecay`. */
+  momentum: number;
+  /** Coupled weight decay: `weightDecay·w` is added to the gradient of every parameter. Default 0. */
+  weightDecay: number;
+  /** The momentum buffer (a running sum of gradients, not of steps), shape and dtype of `w`; zeros on the first call. */
+  momentumBuffer: Tensor;
+}
+
+/** Config of `adamw`. */
+export interface AdamwConfig extends AdamConfig {
+  /** Decoupled weight decay: `w` is multiplied by `1 − learningRate·weightDecay` before each step. Default 1e-2 (PyTorch's). */
+  weightDecay: number;
+}
+
+/** PyTorch's SGD step, shared by the two rules below (`dampening` 0). */
+function sgdTorch(
+  rule: "sgdNesterov" | "sgdWeightDecay",
+  w: Tensor,
+  dw: Tensor,
+  config: Partial<SgdTorchConfig>,
+  nesterov: boolean,
+): UpdateResult<SgdTorchConfig> {
+  checkPair(w, dw, rule);
+  checkKeys(config, rule);
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-2, rule, 0, Infinity);
+  const mu = scalar(c, "momentum", nesterov ? 0.9 : 0, rule, 0, 1);
+  const wd = scalar(c, "weightDecay", 0, rule, 0, Infinity);
+  const buf = mu === 0 && !nesterov ? null : state(c, "momentumBuffer", w, rule);
+  const wv = w.data, g = dw.data;
+  for (let i = 0; i < wv.length; i++) {
+    // The order of PyTorch's `_single_tensor_sgd`: d = g + wd·w; buf = mu·buf + d; d = d + mu·buf (Nesterov) or buf.
+    let d = g[i] + wd * wv[i];
+    if (buf !== null) {
+      buf[i] = mu * buf[i] + d;
+      d = nesterov ? d + mu * buf[i] : buf[i];
+    }
+    wv[i] -= lr * d;
+  }
+  return { nextW: w, config: config as SgdTorchConfig };
+}
+
+/**
+ * SGD with Nesterov momentum and coupled weight decay, as PyTorch's
+ * `torch.optim.SGD(momentum, nesterov=True, weight_decay)`:
+ * `d = dw + weightDecay·w`, `buf = momentum·buf + d`,
+ * `w −= learningRate·(d + momentum·buf)`.
+ *
+ * The buffer sums gradients and the learning rate scales each step, as in
+ * PyTorch; the course's notes keep a velocity of steps instead
+ * (`v = μ·v − lr·dw`, `w += −μ·v_prev + (1 + μ)·v`). The two take the same
+ * steps while the learning rate is constant and differ once a schedule
+ * changes it, where this one follows the PyTorch recipe.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-2, momentum = 0.9, weightDecay = 0, momentumBuffer = zeros like w }`
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { sgdNesterov } from "./update_rules.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ * const w = array([1]);
+ * const { config } = sgdNesterov(w, array([1]), { learningRate: 0.1 }); // buf 1, step 0.1·(1 + 0.9·1)
+ * assertAlmostEquals(w.data[0], 0.81);
+ * sgdNesterov(w, array([1]), config); // buf 1.9, step 0.1·(1 + 0.9·1.9)
+ * assertAlmostEquals(w.data[0], 0.539);
+ * ```
+ */
+export function sgdNesterov(
+  w: Tensor,
+  dw: Tensor,
+  config: Partial<SgdTorchConfig> = {},
+): UpdateResult<SgdTorchConfig> {
+  return sgdTorch("sgdNesterov", w, dw, config, true);
+}
+
+/**
+ * SGD with coupled weight decay and optional (heavy-ball) momentum, as
+ * PyTorch's `torch.optim.SGD(momentum, weight_decay)`:
+ * `d = dw + weightDecay·w`; with momentum `buf = momentum·buf + d` and
+ * `d = buf`; then `w −= learningRate·d`. Coupled decay equals L2
+ * regularization of every parameter (`reg` regularizes only the weights).
+ * With `weightDecay` 0 and a constant learning rate it takes the steps of
+ * `sgd` (momentum 0) or `sgdMomentum`, up to rounding.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-2, momentum = 0, weightDecay = 0, momentumBuffer }` (the buffer only with momentum)
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { sgdWeightDecay } from "./update_rules.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ * const { nextW } = sgdWeightDecay(array([2]), array([1]), { learningRate: 0.1, weightDecay: 0.5 });
+ * assertAlmostEquals(nextW.data[0], 1.8); // 2 − 0.1·(1 + 0.5·2)
+ * ```
+ */
+export function sgdWeightDecay(
+  w: Tensor,
+  dw: Tensor,
+  config: Partial<SgdTorchConfig> = {},
+): UpdateResult<SgdTorchConfig> {
+  return sgdTorch("sgdWeightDecay", w, dw, config, false);
+}
+
+/**
+ * Adam with decoupled weight decay (Loshchilov & Hutter's AdamW, PyTorch's
+ * `torch.optim.AdamW`): `w ·= 1 − learningRate·weightDecay`, then the
+ * course's `adam` step (t incremented first, bias-corrected `m` and `v`).
+ * With `weightDecay` 0 it is `adam`, bit for bit.
+ *
+ * @param w weights, any shape; updated in place and returned as `nextW`
+ * @param dw gradient, same shape and dtype as `w`
+ * @param config `{ learningRate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, weightDecay = 1e-2, m, v, t = 0 }`
+ *
+ * @example
+ * ```ts
+ * import { array } from "../layers/tensor.ts";
+ * import { adamw } from "./update_rules.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ * // A zero gradient moves nothing but the decay: w·(1 − 0.1·0.5).
+ * const { nextW } = adamw(array([2]), array([0]), { learningRate: 0.1, weightDecay: 0.5 });
+ * assertAlmostEquals(nextW.data[0], 1.9);
+ * ```
+ */
+export function adamw(w: Tensor, dw: Tensor, config: Partial<AdamwConfig> = {}): UpdateResult<AdamwConfig> {
+  checkPair(w, dw, "adamw");
+  checkKeys(config, "adamw");
+  const c = config as Record<string, unknown>;
+  const lr = scalar(c, "learningRate", 1e-3, "adamw", 0, Infinity);
+  const wd = scalar(c, "weightDecay", 1e-2, "adamw", 0, Infinity);
+  if (wd !== 0) {
+    const keep = 1 - lr * wd, wv = w.data;
+    for (let i = 0; i < wv.length; i++) wv[i] *= keep;
+  }
+  // The rest is the course's adam, which must not see the key it does not know.
+  delete c.weightDecay;
+  try {
+    adam(w, dw, config as Partial<AdamConfig>);
+  } finally {
+    c.weightDecay = wd;
+  }
+  return { nextW: w, config: config as AdamwConfig };
+}
+
+/** What the recipe flags ask of the optimizer: a course rule, Nesterov momentum, weight decay. */
+export interface RecipeRuleOptions {
+  /** The course rule asked for: `sgd`, `sgdMomentum`, `rmsprop` or `adam`. */
+  updateRule: UpdateRuleName;
+  /** Nesterov momentum (with `sgdMomentum` only). Default false. */
+  nesterov?: boolean;
+  /** Weight decay: coupled for `sgd` and `sgdMomentum`, decoupled (AdamW) for `adam`. Default 0 (none). */
+  weightDecay?: number;
+}
+
+/**
+ * Maps the recipe flags (`--update-rule`, `--nesterov`, `--weight-decay`) to
+ * the rule that implements them and the config entries it needs:
+ *
+ * | asked                              | rule             | config                          |
+ * | ---------------------------------- | ---------------- | ------------------------------- |
+ * | any rule, no Nesterov, no decay    | the rule itself  | (nothing)                       |
+ * | `sgdMomentum` + Nesterov [+ decay] | `sgdNesterov`    | `{ weightDecay }`               |
+ * | `sgd` + decay                      | `sgdWeightDecay` | `{ momentum: 0, weightDecay }`  |
+ * | `sgdMomentum` + decay              | `sgdWeightDecay` | `{ momentum: 0.9, weightDecay }`|
+ * | `adam` + decay                     | `adamw`          | `{ weightDecay }`               |
+ *
+ * @throws Error for Nesterov without `sgdMomentum`, decay with `rmsprop`, or a negative decay
+ *
+ * @example
+ * ```ts
+ * import { recipeUpdateRule } from "./update_rules.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(recipeUpdateRule({ updateRule: "sgdMomentum", nesterov: true, weightDecay: 5e-4 }), {
+ *   updateRule: "sgdNesterov",
+ *   config: { weightDecay: 5e-4 },
+ * });
+ * ```
+ */
+export function recipeUpdateRule(
+  options: RecipeRuleOptions,
+): { updateRule: UpdateRuleName; config: Record<string, number> } {
+  const { updateRule, nesterov = false, weightDecay = 0 } = options;
+  if (!(weightDecay >= 0 && Number.isFinite(weightDecay))) {
+    throw new RangeError(`recipeUpdateRule: weightDecay ${weightDecay} must be a finite number ≥ 0`);
+  }
+  if (nesterov && updateRule !== "sgdMomentum") {
+    throw new Error(`recipeUpdateRule: Nesterov momentum needs the sgdMomentum rule, not ${updateRule}`);
+  }
+  if (nesterov) return { updateRule: "sgdNesterov", config: weightDecay > 0 ? { weightDecay } : {} };
+  if (weightDecay === 0) return { updateRule, config: {} };
+  switch (updateRule) {
+    case "sgd":
+      return { updateRule: "sgdWeightDecay", config: { momentum: 0, weightDecay } };
+    case "sgdMomentum":
+      return { updateRule: "sgdWeightDecay", config: { momentum: 0.9, weightDecay } };
+    case "adam":
+      return { updateRule: "adamw", config: { weightDecay } };
+    default:
+      throw new Error(`recipeUpdateRule: weight decay is offered for sgd, sgdMomentum and adam, not ${updateRule}`);
+  }
 }

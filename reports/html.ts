@@ -12,8 +12,9 @@
  * @module
  */
 
-import type { VegaLiteSpec } from "./specs.ts";
-import { REPORT_FONT } from "./specs.ts";
+import { formatNumber } from "./format.ts";
+import { type LiveConfig, liveScript } from "./live_client.ts";
+import { REPORT_FONT, type VegaLiteSpec } from "./theme.ts";
 import type { VendorScripts } from "./vendor.ts";
 
 /** A table cell: text, a number, a boolean (shown ✓ / ✗), empty, or text with a tone. */
@@ -87,17 +88,8 @@ export interface Highlight {
   note?: string;
 }
 
-/** What a live page listens to (see `serveRun`). */
-export interface LiveOptions {
-  /** The label the charts use for the live run's rows. */
-  runLabel: string;
-  /** Server-Sent Events URL, relative to the page. Default `"events"`. */
-  eventsUrl?: string;
-  /** As `lossRows`' `maxPoints`. Default 1000. */
-  maxPoints?: number;
-  /** As `lossRows`' `smoothingSpan`. Default from the run's planned steps. */
-  smoothingSpan?: number;
-}
+/** What a live page listens to (see `serveRun` and the live client, `live_client.ts`). */
+export type LiveOptions = LiveConfig;
 
 /** Everything a report page shows. */
 export interface Report {
@@ -142,15 +134,6 @@ export function jsonForScript(value: unknown): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError("jsonForScript: value is not JSON-serializable");
   return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-/** A number as a table shows it: integers with thousands separators, others to 4 significant digits. */
-export function formatNumber(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString("en-US");
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
-  return String(Number(v.toPrecision(4)));
 }
 
 function paragraphs(text: string | undefined, cls = ""): string {
@@ -309,102 +292,8 @@ const PAGE_SCRIPT = `"use strict";
 })();
 `;
 
-// Live pages only: appends the records a serveRun server streams (Server-Sent
-// Events) to the charts. The loss rows follow run_data.ts' lossRows exactly
-// (same stride rule, same bias-corrected moving average).
-const LIVE_SCRIPT = `"use strict";
-(function () {
-  var gs = window.gradstream;
-  var cfg = gs.payload.live;
-  if (!cfg || !/^https?:$/.test(location.protocol)) return;
-  var status = document.getElementById("gs-live-status");
-  status.hidden = false;
-  function say(text, state) { status.textContent = text; status.setAttribute("data-state", state); }
-  say("Live: waiting for the run…", "waiting");
-  var queue = [];
-  var done = false;
-  var timer = null;
-  // One state per run: records may carry their run's label (several runs on one page), else they are cfg.runLabel's.
-  var states = {};
-  var finished = 0;
-  function stateOf(label) {
-    return states[label] || (states[label] = { stride: 1, beta: 0, avg: 0, weight: 0, planned: 0, started: false, iteration: 0, loss: NaN, valAcc: NaN, trainAcc: NaN, best: NaN });
-  }
-  var st;
-  var rows = { loss: [], accuracy: [] };
-  function onStart(r) {
-    if (st.started) return;
-    st.started = true;
-    st.planned = r.numIterations;
-    var maxPoints = cfg.maxPoints || 1000;
-    st.stride = st.planned > maxPoints ? Math.ceil((st.planned - 1) / (maxPoints - 2)) : 1;
-    var span = cfg.smoothingSpan || Math.min(100, Math.max(1, Math.round(Math.sqrt(Math.max(st.planned, 1)))));
-    st.beta = 1 - 2 / (span + 1);
-  }
-  function onRecord(r) {
-    var label = typeof r.label === "string" ? r.label : cfg.runLabel;
-    var many = label !== cfg.runLabel || Object.keys(states).length > 1;
-    st = stateOf(label);
-    if (r.kind === "start") onStart(r);
-    else if (r.kind === "iteration") {
-      st.iteration = r.iteration;
-      if (!isFinite(r.loss)) return;
-      st.loss = r.loss;
-      st.avg = st.beta * st.avg + (1 - st.beta) * r.loss;
-      st.weight = st.beta * st.weight + (1 - st.beta);
-      if ((r.iteration - 1) % st.stride === 0 || r.iteration === st.planned) {
-        rows.loss.push({ run: label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed: st.avg / st.weight });
-      }
-    } else if (r.kind === "epoch") {
-      var base = { run: label, epoch: r.epoch, iteration: r.iteration };
-      if (isFinite(r.trainAcc)) rows.accuracy.push(Object.assign({ split: "training", accuracy: r.trainAcc }, base));
-      if (isFinite(r.valAcc)) rows.accuracy.push(Object.assign({ split: "validation", accuracy: r.valAcc }, base));
-      st.trainAcc = r.trainAcc; st.valAcc = r.valAcc; st.best = r.bestValAcc;
-    } else if (r.kind === "end") {
-      finished++;
-      say((many ? label + " finished (" + finished + " of " + Object.keys(states).length + " runs so far): " : "Finished: ") +
-        r.iteration + " iterations, best validation accuracy " + (100 * r.bestValAcc).toFixed(2) + " %", "finished");
-      return;
-    } else if (r.kind === "stopped") {
-      say((many ? label + " stopped" : "Stopped") + " at iteration " + r.iteration + ": " + r.message, "stopped");
-      return;
-    }
-    if (r.kind !== "start") {
-      var text = "Live: " + (many ? label + ", " : "") + "iteration " + st.iteration + (st.planned ? " of " + st.planned : "");
-      if (isFinite(st.loss)) text += " · loss " + st.loss.toFixed(4);
-      if (isFinite(st.valAcc)) text += " · validation accuracy " + (100 * st.valAcc).toFixed(2) + " %";
-      say(text, "running");
-    }
-  }
-  function flush() {
-    timer = null;
-    gs.ready.then(function () {
-      var batch = queue; queue = [];
-      batch.forEach(onRecord);
-      gs.payload.charts.forEach(function (c) {
-        var view = gs.views[c.id];
-        var add = c.live && rows[c.live];
-        if (!view || !add || add.length === 0) return;
-        view.change(c.live, vega.changeset().insert(add.slice()));
-        // The layout was computed for the empty chart; axes and titles need room now.
-        view.resize();
-        view.runAsync();
-      });
-      rows.loss = []; rows.accuracy = [];
-      if (done && queue.length === 0) document.documentElement.setAttribute("data-live", "done");
-    });
-  }
-  function schedule() { if (timer === null) timer = setTimeout(flush, 120); }
-  var source = new EventSource(cfg.eventsUrl || "events");
-  source.onmessage = function (e) {
-    var batch = JSON.parse(e.data);
-    for (var i = 0; i < batch.length; i++) queue.push(batch[i]);
-    schedule();
-  };
-  source.addEventListener("done", function () { done = true; source.close(); schedule(); });
-  source.onerror = function () { if (!done) say("Live: connection lost, retrying…", "error"); };
-})();
-`;
+// Live pages only: the live client (live_client.ts), compiled and inlined.
+const LIVE_SCRIPT = liveScript();
 
 const CSS = `
 :root {

@@ -6,8 +6,10 @@
  *
  * Only files inside the folder are served: paths with `..`, `.` or hidden
  * (dot) segments, backslashes or NUL are refused, symbolic links are
- * followed only when they resolve inside the folder, and requests whose
- * `Host` is not the loopback address (DNS rebinding) are refused.
+ * followed only when they resolve inside the folder, only regular files are
+ * served (a FIFO or device is "not found"), requests whose `Host` is not
+ * the loopback address and port (DNS rebinding, a malformed Host) get 403,
+ * and an absolute-form target naming another host gets 400.
  *
  * `GET /events` is the record stream. Every message's data is a JSON array
  * of records and its id the number of records sent so far, so a reconnecting
@@ -112,11 +114,15 @@ export function safeRelativePath(pathname: string, index = "report.html"): strin
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { serveRun } from "./live_server.ts";
+ *
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/report.html`, "<p>live</p>");
  * const server = await serveRun(dir, ReadableStream.from([]), { lingerMs: 0 });
+ * assertEquals(await (await fetch(server.url)).text(), "<p>live</p>");
  * await server.finished;
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function serveRun(
@@ -224,13 +230,21 @@ export async function serveRun(
       return textResponse(404, "Not found");
     }
     if (!real.startsWith(root.endsWith("/") ? root : root + "/")) return textResponse(403, "Outside the run folder");
+    // Only regular files: opening a FIFO would block until a writer came, a device might never end.
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(real);
+    } catch {
+      return textResponse(404, "Not found");
+    }
+    if (!info.isFile) return textResponse(404, "Not found");
     let f: Deno.FsFile;
     try {
       f = await Deno.open(real, { read: true });
     } catch {
       return textResponse(404, "Not found");
     }
-    const info = await f.stat();
+    info = await f.stat();
     if (!info.isFile) {
       f.close();
       return textResponse(404, "Not found");
@@ -238,7 +252,7 @@ export async function serveRun(
     const ext = rel.includes(".") ? rel.slice(rel.lastIndexOf(".") + 1).toLowerCase() : "";
     const headers = {
       ...BASE_HEADERS,
-      "content-type": CONTENT_TYPES[ext] ?? "application/octet-stream",
+      "content-type": Object.hasOwn(CONTENT_TYPES, ext) ? CONTENT_TYPES[ext] : "application/octet-stream",
       "content-length": String(info.size),
     };
     if (req.method === "HEAD") {
@@ -254,11 +268,18 @@ export async function serveRun(
     port: options.port ?? 0,
     onListen: () => {},
     handler: (req) => {
-      const url = new URL(req.url);
+      // The Host header is checked before anything parses it: a malformed one must not reach the URL parser.
       const host = req.headers.get("host") ?? "";
-      if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) {
-        return textResponse(403, "Wrong host");
+      const allowed = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+      if (!allowed.includes(host)) return textResponse(403, "Wrong host");
+      let url: URL;
+      try {
+        url = new URL(req.url);
+      } catch {
+        return textResponse(400, "Bad request target");
       }
+      // An absolute-form target (GET http://other/x) must name this server too.
+      if (!allowed.includes(url.host)) return textResponse(400, "Request target names another host");
       if (req.method !== "GET" && req.method !== "HEAD") {
         return new Response("Method not allowed\n", { status: 405, headers: { ...BASE_HEADERS, allow: "GET, HEAD" } });
       }

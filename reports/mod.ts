@@ -7,11 +7,22 @@
  *
  * @example
  * ```ts
- * import { readRunLog } from "../pipeline/store/run_log.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * import { parseRunLog } from "../pipeline/store/run_log.ts";
  * import { trainingReport, writeReport } from "./mod.ts";
  *
- * const runs = [{ label: "baseline", records: await readRunLog("out/baseline/run.ndjson") }];
- * await writeReport("out/baseline/report.html", trainingReport({ title: "Baseline", runs }));
+ * // A run's log, as `train` writes it to OUT/RUN/run.ndjson (read it with `readRunLog`).
+ * const log = [
+ *   { kind: "start", version: 1, numIterations: 2, numTrain: 100, numVal: 10, batchSize: 50 },
+ *   { kind: "iteration", iteration: 1, epoch: 0, loss: 2.3 },
+ *   { kind: "iteration", iteration: 2, epoch: 0, loss: 2.1 },
+ *   { kind: "epoch", iteration: 2, epoch: 1, trainAcc: 0.2, valAcc: 0.1 },
+ * ].map((r) => JSON.stringify(r)).join("\n");
+ * const runs = [{ label: "baseline", records: parseRunLog(log) }];
+ * const dir = await Deno.makeTempDir();
+ * await writeReport(`${dir}/report.html`, trainingReport({ title: "Baseline", runs }));
+ * assertStringIncludes(await Deno.readTextFile(`${dir}/report.html`), "<title>Baseline</title>");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
@@ -22,7 +33,6 @@ export {
   type Column,
   EMBED_OPTIONS,
   escapeHtml,
-  formatNumber,
   type Highlight,
   jsonForScript,
   type LiveOptions,
@@ -33,6 +43,9 @@ export {
   type ReportSection,
   type ReportTable,
 } from "./html.ts";
+export { formatDuration, formatNumber, formatPercent, type FormatPercentOptions, percentCell } from "./format.ts";
+export { CHART_LABEL_MAX, chartLabel, chartRuns } from "./chart_label.ts";
+export { addToAverage, keepsLossStep, type MovingAverage, movingAverage } from "./loss_smoothing.ts";
 export {
   crc32,
   encodePng,
@@ -78,8 +91,6 @@ export {
 } from "./run_data.ts";
 export {
   filterGridSection,
-  formatDuration,
-  formatPercent,
   gradientCheckSection,
   imagesSection,
   type ImagesSectionOptions,
@@ -89,42 +100,6 @@ export {
   trainingReport,
   type TrainingReportInput,
 } from "./run_report.ts";
-export {
-  accuracyCurveSpec,
-  type AccuracyPanelsOptions,
-  accuracyPanelsSpec,
-  chartConfig,
-  type ChartSize,
-  type CurveOptions,
-  decadeTicks,
-  dropoutSpec,
-  type FactKey,
-  type GradientCheckRow,
-  gradientCheckSpec,
-  labelRuns,
-  LOG_AXIS_FLOOR,
-  type LossCurveOptions,
-  lossCurveSpec,
-  REPORT_FONT,
-  RUN_COLORS,
-  type RunFacts,
-  runFacts,
-  type VegaLiteConfig,
-  type VegaLiteSpec,
-  type WeightScaleRow,
-  weightScaleRows,
-  type WeightScaleRowsOptions,
-  type WeightScaleRun,
-  weightScaleSpec,
-  type WeightScaleSpecOptions,
-} from "./specs.ts";
+export * from "./specs.ts";
 export { VEGA_VERSIONS, type VendorScripts, vendorScripts } from "./vendor.ts";
-export type {
-  EndRecord,
-  EpochRecord,
-  IterationRecord,
-  RunDescription,
-  StartRecord,
-  StoppedRecord,
-  TrainRecord,
-} from "../pipeline/store/records.ts";
+export type * from "../pipeline/store/records.ts";

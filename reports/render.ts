@@ -8,7 +8,7 @@
 import type { Spec } from "vega";
 import { writeFileAtomic } from "../pipeline/store/atomic_write.ts";
 import { renderReportHtml, type Report } from "./html.ts";
-import type { VegaLiteSpec } from "./specs.ts";
+import type { VegaLiteSpec } from "./theme.ts";
 import { vega, vegaLite, vendorScripts } from "./vendor.ts";
 
 /** A Vega spec, as vega-lite's `compile` returns it (vega's `Spec`). */
@@ -73,8 +73,11 @@ export interface SpecToSvgOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { specToSvg } from "./render.ts";
+ *
  * const svg = await specToSvg({ data: { values: [{ a: 1 }] }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } });
+ * assertEquals(svg.startsWith("<svg"), true);
  * ```
  */
 export async function specToSvg(spec: VegaLiteSpec, options: SpecToSvgOptions = {}): Promise<string> {
@@ -101,9 +104,13 @@ const VEGA_ID_STARTS: Readonly<Record<string, number>> = { clip: 1, gradient_: 0
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { renumberSvgIds } from "./render.ts";
- * renumberSvgIds('<clipPath id="clip7"/><g clip-path="url(#clip7)"/>');
- * // '<clipPath id="clip1"/><g clip-path="url(#clip1)"/>'
+ *
+ * assertEquals(
+ *   renumberSvgIds('<clipPath id="clip7"/><g clip-path="url(#clip7)"/>'),
+ *   '<clipPath id="clip1"/><g clip-path="url(#clip1)"/>',
+ * );
  * ```
  */
 export function renumberSvgIds(svg: string): string {

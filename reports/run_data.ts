@@ -16,6 +16,9 @@ import type {
   StoppedRecord,
   TrainRecord,
 } from "../pipeline/store/records.ts";
+import { addToAverage, defaultSmoothingSpan, keepsLossStep, lossStride, movingAverage } from "./loss_smoothing.ts";
+
+export { defaultSmoothingSpan, lossStride };
 
 /** A run's records under the name the report shows for it. */
 export interface LabelledRun {
@@ -206,30 +209,10 @@ export interface LossRow {
 }
 
 /**
- * Steps between kept points so that a run of `numIterations` steps keeps at
- * most `maxPoints` of them: step i is kept when `(i − 1) % stride = 0`, and
- * the last step always. The live page uses the same rule, so its points are
- * the final report's.
- */
-export function lossStride(numIterations: number, maxPoints = 1000): number {
-  if (!Number.isInteger(maxPoints) || maxPoints < 3) {
-    throw new RangeError(`lossStride: maxPoints ${maxPoints} is not an integer ≥ 3`);
-  }
-  if (!(numIterations > maxPoints)) return 1;
-  // ⌊(N − 1)/stride⌋ + 1 regular points plus the last step must fit in maxPoints.
-  return Math.ceil((numIterations - 1) / (maxPoints - 2));
-}
-
-/** The default smoothing span for a run of `numIterations` steps: `clamp(round(√N), 1, 100)`. */
-export function defaultSmoothingSpan(numIterations: number): number {
-  return Math.min(100, Math.max(1, Math.round(Math.sqrt(Math.max(numIterations, 1)))));
-}
-
-/**
  * A run's loss curve: every step's loss goes into a bias-corrected
  * exponential moving average (weight `β = 1 − 2/(span + 1)`, divided by
  * `1 − β^t` so the first steps are not pulled towards 0), and the steps
- * {@link lossStride} keeps become rows. Steps whose loss is not finite are
+ * `lossStride` keeps become rows. Steps whose loss is not finite are
  * skipped. Deterministic: the same log gives the same rows.
  */
 export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossRow[] {
@@ -239,16 +222,13 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
   const stride = lossStride(planned, options.maxPoints ?? 1000);
   const span = options.smoothingSpan ?? defaultSmoothingSpan(planned);
   if (!(span >= 1)) throw new RangeError(`lossRows: smoothingSpan ${span} is not ≥ 1`);
-  const beta = 1 - 2 / (span + 1);
-  let avg = 0;
-  let weight = 0;
+  const average = movingAverage(span);
   const rows: LossRow[] = [];
   for (const r of s.iterations) {
     if (!Number.isFinite(r.loss)) continue;
-    avg = beta * avg + (1 - beta) * r.loss;
-    weight = beta * weight + (1 - beta);
-    if ((r.iteration - 1) % stride === 0 || r.iteration === last) {
-      rows.push({ run: run.label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed: avg / weight });
+    const smoothed = addToAverage(average, r.loss);
+    if (keepsLossStep(r.iteration, stride, last)) {
+      rows.push({ run: run.label, iteration: r.iteration, epoch: r.epoch, loss: r.loss, smoothed });
     }
   }
   return rows;

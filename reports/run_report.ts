@@ -7,31 +7,12 @@
  */
 
 import type { Cell, Highlight, LiveOptions, Report, ReportImage, ReportSection, ReportTable } from "./html.ts";
+import { formatDuration, formatPercent, percentCell } from "./format.ts";
 import { filterGridImage, type ImageArray, imageFromArray, pngDataUrl, scaleImage } from "./images.ts";
 import { checkLabels, type LabelledRun, type RunSummary, summarizeRun } from "./run_data.ts";
-import {
-  accuracyCurveSpec,
-  type GradientCheckRow,
-  gradientCheckSpec,
-  type LossCurveOptions,
-  lossCurveSpec,
-} from "./specs.ts";
-
-/** An accuracy as a table shows it: `52.30 %`. */
-export function formatPercent(v: number | undefined): string | undefined {
-  return v === undefined || !Number.isFinite(v) ? undefined : `${(100 * v).toFixed(2)} %`;
-}
-
-/** A duration as a table shows it: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 03 min`. */
-export function formatDuration(ms: number | undefined): string | undefined {
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(Math.floor(s - 60 * m)).padStart(2, "0")} s`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
-}
+import { accuracyCurveSpec } from "./accuracy_curve.ts";
+import { type GradientCheckRow, gradientCheckSpec } from "./gradient_check.ts";
+import { type LossCurveOptions, lossCurveSpec } from "./loss_curve.ts";
 
 function statusCell(s: RunSummary): Cell {
   if (s.status === "finished") return { text: "finished", tone: "good" };
@@ -51,8 +32,8 @@ export function summaryTable(runs: readonly LabelledRun[]): ReportTable {
   const best = Math.max(...summaries.map((s) => s.bestValAcc ?? -Infinity));
   const showDataset = new Set(summaries.map((s) => s.dataset)).size > 1;
   const pct = (v: number | undefined, strong = false): Cell => {
-    const text = formatPercent(v);
-    return text === undefined ? null : { text, numeric: true, ...(strong ? { tone: "strong" as const } : {}) };
+    const cell = percentCell(v);
+    return cell !== null && strong ? { ...cell, tone: "strong" } : cell;
   };
   return {
     columns: [

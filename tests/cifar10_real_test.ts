@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { Tensor } from "../layers/tensor.ts";
 import { loadCifar10 } from "../datasets/cifar10.ts";
 import type { Dataset } from "../datasets/dataset.ts";
-import { loadDataset } from "../datasets/dataset.ts";
+import { loadDataset } from "../datasets/registry.ts";
 import { DEBIAN_FASHION_MNIST_DIR, loadFashionMnist } from "../datasets/idx.ts";
 import { SAMPLE_TRAIN_URL, SAMPLE_VAL_URL } from "../datasets/sample.ts";
 import { readFixture } from "./helpers.ts";

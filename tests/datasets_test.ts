@@ -13,7 +13,7 @@ import {
 } from "@std/assert";
 import type { Tensor } from "../layers/tensor.ts";
 import { CIFAR10_CLASS_NAMES, loadCifar10, parseCifar10Meta, readCifar10Records } from "../datasets/cifar10.ts";
-import { DATASET_SPECS, loadDataset } from "../datasets/dataset.ts";
+import { DATASET_SPECS, loadDataset } from "../datasets/registry.ts";
 import { FASHION_MNIST_CLASS_NAMES, loadFashionMnist, loadMnist, readIdxHeader } from "../datasets/idx.ts";
 import { DatasetFormatError, forEachRecord, RecordChunker, takeHeader } from "../datasets/records.ts";
 import { loadSample } from "../datasets/sample.ts";
@@ -536,8 +536,9 @@ Deno.test("loadMnist names missing files and rejects splits larger than the trai
     assertEquals(d.xTest, undefined);
     await assertRejects(
       () => loadMnist(dir, { numTraining: 5, numValidation: 2, numTest: 0 }),
-      RangeError,
-      "loadMnist: numTraining + numValidation 7 is not an integer in [0, 6] (the training file holds 6 images)",
+      DatasetFormatError,
+      `loadMnist: ${dir}/train-images-idx3-ubyte.gz: holds 6 images (header field at byte 4), fewer than the 7 of ` +
+        "numTraining + numValidation",
     );
   });
 });

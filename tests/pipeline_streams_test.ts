@@ -12,12 +12,15 @@ import { checkAccuracy, takeRows } from "../pipeline/check_accuracy.ts";
 import { fanOut } from "../pipeline/fan_out.ts";
 import type { TrainEvent } from "../pipeline/messages.ts";
 import { formatEpochLine, formatFixed, formatIterationLine, progressSink } from "../pipeline/progress.ts";
-import { LINE_CLEAR, ProgressBar } from "../pipeline/std/progress_bar.ts";
+import { ProgressBar } from "@std/cli/unstable-progress-bar";
 import type { StartRecord, TrainRecord } from "../pipeline/store/records.ts";
 import { parseRunLog, prepareRunLog, readRunLog, runLogSink } from "../pipeline/store/run_log.ts";
 import { courseSchedule, isAccuracyCheck, isEpochEnd } from "../pipeline/schedule.ts";
 import { GateClosedError, StepGate } from "../pipeline/step_gate.ts";
 import { mergeReadableStreams, TextLineStream } from "@std/streams";
+
+/** What the progress bar starts each redraw with: carriage return and ANSI "erase to end of line". */
+const LINE_CLEAR = "\r\u001b[K";
 
 Deno.test("mergeReadableStreams yields every chunk of every input and closes after the last", async () => {
   const merged = mergeReadableStreams(
@@ -236,7 +239,7 @@ Deno.test("ProgressBar stand-in: value, max, formatter fields and a final line o
     writable: out.writable,
     max: 10,
     barLength: 10,
-    fmt: (x) => {
+    formatter: (x) => {
       seen.push(x.value);
       return `[${x.styledTime}] [${x.progressBar}] ${x.value}/${x.max}`;
     },

@@ -10,7 +10,8 @@ import {
   runSeries,
   summarizeRun,
 } from "../reports/run_data.ts";
-import { formatDuration, formatPercent, runHighlights, summaryTable } from "../reports/run_report.ts";
+import { formatDuration, formatPercent } from "../reports/format.ts";
+import { runHighlights, summaryTable } from "../reports/run_report.ts";
 import { readRunFixture } from "./helpers.ts";
 
 /** A synthetic log of `n` steps with loss `f(t)`, checks every `perEpoch` steps. */

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { escapeHtml, formatNumber, jsonForScript, renderReportHtml, type Report } from "../reports/html.ts";
+import { formatNumber } from "../reports/format.ts";
+import { escapeHtml, jsonForScript, renderReportHtml, type Report } from "../reports/html.ts";
 import { renderReport, writeReport } from "../reports/render.ts";
 import { gradientCheckSection, trainingReport } from "../reports/run_report.ts";
 import { lossCurveSpec } from "../reports/specs.ts";
@@ -160,4 +161,30 @@ Deno.test("writeReport replaces the file atomically and leaves no temporary behi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("renderReport renders run labels with line and paragraph separators (U+2028, U+2029)", async () => {
+  const label = "line\u2028para\u2029end";
+  const html = await renderReport(trainingReport({ title: "t", runs: [{ label, records: baseline }] }));
+  // No raw separator anywhere in a script: the JSON is escaped and the charts show the label on one line.
+  for (const [, body] of html.matchAll(/<script\b[^>]*>([^]*?)<\/script>/g)) {
+    assert(!/[\u2028\u2029]/.test(body.slice(0, 20_000_000)), "raw U+2028/U+2029 inside a script element");
+  }
+  const data = JSON.parse(html.match(/id="gs-data">([^]*?)<\/script>/)![1]);
+  const lossRows = data.charts[0].spec.datasets.loss as { run: string }[];
+  assertEquals(new Set(lossRows.map((r) => r.run)), new Set(["line para end"]));
+  // The table keeps the label as given (escaped markup, the separators kept).
+  assertStringIncludes(markupOnly(html), `<td>${label}</td>`);
+});
+
+Deno.test("renderReport shortens a 200 kB run label in charts, keeps it whole in the table, and stays small", async () => {
+  const label = "x".repeat(200_000);
+  const html = await renderReport(trainingReport({ title: "t", runs: [{ label, records: baseline }] }));
+  assert(html.length < 3_000_000, `report of ${html.length} characters`);
+  const data = JSON.parse(html.match(/id="gs-data">([^]*?)<\/script>/)![1]);
+  const shown = new Set((data.charts[0].spec.datasets.loss as { run: string }[]).map((r) => r.run));
+  assertEquals(shown.size, 1);
+  const [short] = shown;
+  assert(short.length <= 64 && short.startsWith("xxxx") && short.includes("…"), short);
+  assertStringIncludes(markupOnly(html), `<td>${label}</td>`);
 });

@@ -7,6 +7,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { TrainRecord } from "../pipeline/store/records.ts";
+import { chartLabel } from "../reports/chart_label.ts";
 import { compileSpec, prefixSvgIds, renumberSvgIds, specToSvg } from "../reports/render.ts";
 import {
   accuracyCurveSpec,
@@ -234,4 +235,23 @@ Deno.test("renumberSvgIds numbers vega's ids by first appearance and leaves text
       '<path fill="url(#gradient_0)" aria-label="url(#clip9)"/><linearGradient id="gradient_0"/>' +
       '<use href="#clip2"/><text>clip7 ="url(#clip9)" id="clip9"</text><g id="clipper"/></g>',
   );
+});
+
+Deno.test("chartLabel puts a label on one line and cuts a long one, keeping different long labels apart", () => {
+  assertEquals(chartLabel("a\nb\u2028c\u2029d\u0000e"), "a b c d e");
+  assertEquals(chartLabel("short label"), "short label");
+  const a = chartLabel("y".repeat(100) + "a");
+  const b = chartLabel("y".repeat(100) + "b");
+  assertEquals([a.length, b.length], [64, 64]);
+  assert(a !== b, "two long labels that differ only at the end got the same chart label");
+  assertEquals(chartLabel("😀".repeat(40)).includes("\ud83d…"), false);
+});
+
+Deno.test("spec builders show shortened labels in data and colour domain alike", () => {
+  const long = "z".repeat(500);
+  const spec = lossCurveSpec([{ label: long, records: baseline }]) as unknown as Obj;
+  const rows = (spec.datasets as { loss: { run: string }[] }).loss;
+  const domain = (spec.encoding as { color: { scale: { domain: string[] } } }).color.scale.domain;
+  assertEquals(domain, [chartLabel(long)]);
+  assertEquals([...new Set(rows.map((r) => r.run))], domain);
 });

@@ -235,3 +235,61 @@ Deno.test("train as a real process: a bad flag exits with code 2 and one line on
   assertEquals(new TextDecoder().decode(out.stderr), 'train: --epochs expects a positive integer, got "ten"\n');
   assertEquals(out.stdout.length, 0);
 });
+
+Deno.test("train: --run-name must be a plain name (no '.', '..', slashes, leading dots or control characters)", async () => {
+  for (const name of [".", "..", "a/b", "../x", ".hidden", "a\u0001b", "x".repeat(201)]) {
+    const r = await run(["--run-name", name]);
+    assertEquals([r.code, r.err.length, r.out], [2, 1, []], JSON.stringify(name));
+    assertStringIncludes(r.err[0], "train: --run-name expects a plain name");
+  }
+});
+
+Deno.test("train: sizes that cannot fit are refused with one line naming the flag and the limit, exit code 2", async () => {
+  const cases: [string[], string][] = [
+    [["--hidden-dims", "99999999999"], "train: --hidden-dims 99999999999 is more than 2147483647 (the most elements"],
+    [["--hidden-dim", "99999999999", "--model", "cnn"], "train: --hidden-dim 99999999999 is more than 2147483647"],
+    [["--batch-size", "2000"], "train: --batch-size 2000 is larger than the training set (--num-train 1000)"],
+    [["--num-train", "5000"], "train: --num-train 5000 is more than the sample's 1000 training images"],
+    [["--hidden-dims", "60000,60000"], "train: --hidden-dims: a weight of 3600000000 elements is more than 2147483647"],
+  ];
+  for (const [args, line] of cases) {
+    const r = await run(args);
+    assertEquals([r.code, r.err.length, r.out], [2, 1, []], args.join(" "));
+    assertStringIncludes(r.err[0], line);
+  }
+});
+
+Deno.test("train: a model whose parameters and activations exceed the memory is refused before loading, exit code 2", async () => {
+  const out: string[] = [], err: string[] = [];
+  const code = await main([], { out: (l) => out.push(l), err: (l) => err.push(l), memoryBytes: 2 ** 20 });
+  assertEquals([code, out], [2, []]);
+  assertMatch(
+    err[0],
+    /^train: --hidden-dims: training this model needs about [\d.]+ GiB, more than this machine's 0\.0 GiB/,
+  );
+});
+
+const memoryVisible = Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state === "granted";
+
+Deno.test(
+  `train: a model larger than the machine's memory is refused before loading${
+    memoryVisible ? "" : " (skipped: no --allow-sys=systemMemoryInfo)"
+  }`,
+  { ignore: !memoryVisible },
+  async () => {
+    // Thirty layers of 40,000 units: each weight fits a typed array, all of them together need about a terabyte.
+    const huge = await run(["--hidden-dims", Array(30).fill(40000).join(",")]);
+    assertEquals([huge.code, huge.err.length], [2, 1]);
+    assertMatch(
+      huge.err[0],
+      /^train: --hidden-dims: training this model needs about [\d.]+ GiB, more than this machine's/,
+    );
+  },
+);
+
+Deno.test("train: an unknown --dataset is a command-line mistake (exit code 2), as in experiment", async () => {
+  const r = await run(["--dataset", "foo"]);
+  assertEquals([r.code, r.err], [2, [
+    'train: --dataset expects sample | cifar10:DIR | fashion-mnist | fashion-mnist:DIR | mnist:DIR, got "foo"',
+  ]]);
+});

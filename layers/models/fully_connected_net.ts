@@ -20,7 +20,9 @@ import {
 } from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { astype, clone, type DType, formatShape, full, scale, type Tensor, zeros } from "../tensor.ts";
-import type { Labels, LossAndGrads, Model } from "./model.ts";
+import type { Labels } from "../labels.ts";
+import { addL2, checkPositiveInteger } from "./_model_helpers.ts";
+import type { LossAndGrads, Model } from "./model.ts";
 
 /** Normalization after each hidden affine layer. */
 export type Normalization = "batchnorm" | "layernorm" | null;
@@ -55,28 +57,6 @@ export interface FullyConnectedNetOptions {
   random?: RandomState;
 }
 
-/**
- * Throws unless `v` is a positive integer. Internal, shared by the models.
- */
-export function checkPositiveInteger(where: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${where}: ${name} ${v} is not a positive integer`);
-}
-
-/**
- * Adds the gradient of `0.5·reg·ΣW²` (`reg·W`) to `dW` in place and returns
- * that penalty. Internal, shared by the models.
- */
-export function addL2(w: Tensor, dW: Tensor, reg: number): number {
-  if (reg === 0) return 0;
-  const wd = w.data, g = dW.data;
-  let s = 0;
-  for (let i = 0; i < wd.length; i++) {
-    s += wd[i] * wd[i];
-    g[i] += reg * wd[i];
-  }
-  return 0.5 * reg * s;
-}
-
 type HiddenCache = AffineReluCache | AffineBatchnormReluCache | AffineLayernormReluCache;
 
 /**
@@ -96,12 +76,15 @@ type HiddenCache = AffineReluCache | AffineBatchnormReluCache | AffineLayernormR
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { FullyConnectedNet } from "./fully_connected_net.ts";
  * import { RandomState } from "../random.ts";
+ *
  * const model = new FullyConnectedNet([20, 30], { inputDim: 15, normalization: "batchnorm", dtype: "float64", seed: 231 });
  * const X = new RandomState(0).randn(4, 15);
  * const { loss, grads } = model.loss(X, new Int32Array([0, 1, 2, 3]));
- * Object.keys(model.state()); // ["runningMean1", "runningVar1", "runningMean2", "runningVar2"]
+ * assertEquals([Number.isFinite(loss), grads.W1.shape], [true, [15, 20]]);
+ * assertEquals(Object.keys(model.state()), ["runningMean1", "runningVar1", "runningMean2", "runningVar2"]);
  * ```
  */
 export class FullyConnectedNet implements Model {

@@ -6,10 +6,10 @@
  * @module
  */
 
+import type { Labels } from "../labels.ts";
 import type { Tensor } from "../tensor.ts";
 
-/** Class labels of a minibatch: one integer in [0, numClasses) per example. */
-export type Labels = Int32Array;
+export type { Labels };
 
 /** The loss of a minibatch and the gradient of every parameter, keyed as `params`. */
 export interface LossAndGrads {

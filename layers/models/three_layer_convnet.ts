@@ -16,8 +16,9 @@ import {
 } from "../sandwich.ts";
 import { softmaxLoss } from "../softmax_loss.ts";
 import { astype, type DType, formatShape, scale, type Tensor, zeros } from "../tensor.ts";
-import type { Labels, LossAndGrads, Model } from "./model.ts";
-import { addL2, checkPositiveInteger } from "./fully_connected_net.ts";
+import type { Labels } from "../labels.ts";
+import { addL2, checkPositiveInteger } from "./_model_helpers.ts";
+import type { LossAndGrads, Model } from "./model.ts";
 
 /** Options of `ThreeLayerConvNet`; every one has the course's default. */
 export interface ThreeLayerConvNetOptions {
@@ -57,12 +58,15 @@ export interface ThreeLayerConvNetOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ThreeLayerConvNet } from "./three_layer_convnet.ts";
  * import { RandomState } from "../random.ts";
+ *
  * const model = new ThreeLayerConvNet({ inputDim: [3, 8, 8], numFilters: 2, filterSize: 3, hiddenDim: 5, seed: 0 });
  * const X = new RandomState(1).randn(4, 3, 8, 8);
  * const { loss, grads } = model.loss(X, new Int32Array([0, 1, 2, 3]));
- * model.loss(X).shape; // [4, 10]: scores
+ * assertEquals([Number.isFinite(loss), grads.W1.shape], [true, [2, 3, 3, 3]]);
+ * assertEquals(model.loss(X).shape, [4, 10]); // scores
  * ```
  */
 export class ThreeLayerConvNet implements Model {

@@ -16,14 +16,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { DATASET_SPECS } from "../../datasets/dataset.ts";
+import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { gemmBackend } from "../../layers/kernels/gemm.ts";
 import { type RunServer, serveRun } from "../../reports/live_server.ts";
 import { writeReport } from "../../reports/render.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
-import { formatDuration, trainingReport } from "../../reports/run_report.ts";
+import { formatDuration } from "../../reports/format.ts";
+import { trainingReport } from "../../reports/run_report.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { fileNameOf } from "./experiments/common.ts";
 import {
@@ -31,7 +31,6 @@ import {
   type ExperimentOptions,
   type ExperimentOutcome,
   EXPERIMENTS,
-  ExperimentUsageError,
   findExperiment,
 } from "./experiments/index.ts";
 import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
@@ -39,25 +38,27 @@ import type { TrainEvent } from "../messages.ts";
 import type { TrainRecord } from "../store/records.ts";
 import { prepareRunLog, runLogSink } from "../store/run_log.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
+import {
+  count,
+  datasetSpec,
+  directory,
+  flagTable,
+  gemmChoice,
+  helpRows,
+  parseFlags,
+  positiveInteger,
+  seedValue,
+  UsageError,
+} from "./cli.ts";
 
 /** Key numbers printed on stdout (all go to summary.json). */
 const KEY_NUMBERS_SHOWN = 12;
 
 /** Flags of the command, as `node:util` parseArgs takes them. */
-const FLAGS = {
-  "dataset": { type: "string" },
-  "quick": { type: "boolean" },
-  "workers": { type: "string" },
-  "num-train": { type: "string" },
-  "epochs": { type: "string" },
-  "seed": { type: "string" },
-  "out": { type: "string" },
-  "serve": { type: "boolean" },
-  "gemm": { type: "string" },
-  "quiet": { type: "boolean" },
-  "list": { type: "boolean" },
-  "help": { type: "boolean" },
-} as const;
+const FLAGS = flagTable(
+  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm"] as const,
+  ["quick", "serve", "quiet", "list", "help"] as const,
+);
 
 const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "dataset": "--dataset SPEC",
@@ -85,7 +86,7 @@ Workers, and writes <out>/NAME/report.html, the records <out>/NAME/runs/<run>.nd
 key numbers <out>/NAME/summary.json.
 
 Experiments
-${EXPERIMENTS.map((e) => `  ${e.name.padEnd(width)}  ${e.summary}`).join("\n")}
+${helpRows(EXPERIMENTS.map((e) => [e.name, e.summary]), width + 1)}
 
 Flags
   --dataset SPEC     ${DATASET_SPECS.join(" | ")} (default sample: the embedded
@@ -145,105 +146,63 @@ export interface ExperimentArgs {
   quiet: boolean;
 }
 
-function positiveInt(flag: string, s: string): number {
-  const v = Number(s);
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v <= 0) {
-    throw new ExperimentUsageError(`--${flag} expects a positive integer, got ${JSON.stringify(s)}`);
-  }
-  return v;
-}
-
-function parseError(e: unknown): ExperimentUsageError {
-  const err = e as { code?: string; message?: string };
-  const message = err.message ?? String(e);
-  const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
-  switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return new ExperimentUsageError(
-        `unknown flag ${flag}; expected NAME and ${Object.values(FLAG_HINTS).join(", ")}`,
-      );
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      if (message.includes("does not take an argument")) return new ExperimentUsageError(`${flag} takes no value`);
-      return new ExperimentUsageError(
-        `${flag} expects a value: ${FLAG_HINTS[flag.replace(/^--/, "") as keyof typeof FLAGS] ?? flag}`,
-      );
-    default:
-      return new ExperimentUsageError(message.split("\n")[0]);
-  }
-}
-
-const DATASET_FORM = /^(sample|cifar10:.+|fashion-mnist(:.+)?|mnist:.+)$/;
-
 /**
  * Parses the command line. Returns `"help"` or `"list"` when those were
  * asked for.
  *
- * @throws ExperimentUsageError naming the flag and what it expects
+ * @throws UsageError naming the flag and what it expects
  */
 export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "list" {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw parseError(e);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseFlags(args, FLAGS, {
+    allowPositionals: true,
+    unknownFlagHint: `; expected NAME and ${Object.values(FLAG_HINTS).join(", ")}`,
+    valueHint: (flag) => FLAG_HINTS[flag as keyof typeof FLAGS],
+  });
   if (values.help) return "help";
   if (values.list) return "list";
   const names = EXPERIMENTS.map((e) => e.name).join(", ");
   if (positionals.length === 0) {
-    throw new ExperimentUsageError(`expects an experiment name, one of ${names} (--list describes them)`);
+    throw new UsageError(`expects an experiment name, one of ${names} (--list describes them)`);
   }
   if (positionals.length > 1) {
-    throw new ExperimentUsageError(
+    throw new UsageError(
       `expects one experiment name, got ${positionals.map((p) => JSON.stringify(p)).join(" ")}`,
     );
   }
   const experiment = findExperiment(positionals[0]);
   if (experiment === undefined) {
-    throw new ExperimentUsageError(`unknown experiment ${JSON.stringify(positionals[0])}; expected one of ${names}`);
+    throw new UsageError(`unknown experiment ${JSON.stringify(positionals[0])}; expected one of ${names}`);
   }
   const dataset = values.dataset ?? "sample";
-  if (!DATASET_FORM.test(dataset)) {
-    throw new ExperimentUsageError(`--dataset expects ${DATASET_SPECS.join(" | ")}, got ${JSON.stringify(dataset)}`);
-  }
+  const { format } = datasetSpec("dataset", dataset);
   if (!experiment.trains) {
     for (const flag of ["num-train", "epochs"] as const) {
       if (values[flag] !== undefined) {
-        throw new ExperimentUsageError(`--${flag} does not apply to ${experiment.name}: it trains nothing`);
+        throw new UsageError(`--${flag} does not apply to ${experiment.name}: it trains nothing`);
       }
     }
     if (experiment.name === "gradcheck" && values.dataset !== undefined) {
-      throw new ExperimentUsageError(
+      throw new UsageError(
         "--dataset does not apply to gradcheck: its checks use the notebooks' random inputs",
       );
     }
   }
   const options: ExperimentOptions = { dataset, quick: values.quick === true, seed: 0 };
-  if (values["num-train"] !== undefined) options.numTrain = positiveInt("num-train", values["num-train"]);
-  if (values.epochs !== undefined) options.epochs = positiveInt("epochs", values.epochs);
-  if (options.numTrain !== undefined && dataset === "sample" && options.numTrain > 1000) {
-    throw new ExperimentUsageError(`--num-train ${options.numTrain} is more than the sample's 1000 training images`);
+  if (values["num-train"] !== undefined) options.numTrain = positiveInteger("num-train", values["num-train"]);
+  if (values.epochs !== undefined) options.epochs = positiveInteger("epochs", values.epochs);
+  if (options.numTrain !== undefined && options.numTrain > format.maxTraining) {
+    throw new UsageError(
+      `--num-train ${options.numTrain} is more than the ${format.name}'s ${format.maxTraining} training images`,
+    );
   }
-  if (values.seed !== undefined) {
-    if (!/^\d+$/.test(values.seed) || Number(values.seed) >= 2 ** 32) {
-      throw new ExperimentUsageError(`--seed expects an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`);
-    }
-    options.seed = Number(values.seed);
-  }
-  const gemm = values.gemm;
-  if (gemm !== undefined && !["blas", "wasm", "ts", "auto"].includes(gemm)) {
-    throw new ExperimentUsageError(`--gemm expects one of blas, wasm, ts, auto, got ${JSON.stringify(gemm)}`);
-  }
-  const out = values.out ?? "out";
-  if (out === "") throw new ExperimentUsageError(`--out expects a directory, got ""`);
+  if (values.seed !== undefined) options.seed = seedValue("seed", values.seed);
   return {
     experiment,
     options,
-    workers: values.workers === undefined ? defaultWorkerCount() : positiveInt("workers", values.workers),
-    out,
+    workers: values.workers === undefined ? defaultWorkerCount() : positiveInteger("workers", values.workers),
+    out: directory("out", values.out ?? "out"),
     serve: values.serve === true,
-    gemm: gemm as GemmBackendName | "auto" | undefined,
+    gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
     quiet: values.quiet === true,
   };
 }
@@ -355,7 +314,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   try {
     parsed = parseExperimentArgs(args);
   } catch (e) {
-    if (e instanceof ExperimentUsageError) {
+    if (e instanceof UsageError) {
       err(`experiment: ${e.message}`);
       return 2;
     }
@@ -375,7 +334,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   try {
     tasks = await experiment.plan(options);
   } catch (e) {
-    if (e instanceof ExperimentUsageError) {
+    if (e instanceof UsageError) {
       err(`experiment: ${e.message}`);
       return 2;
     }
@@ -524,11 +483,6 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     progress?.stop();
     await server?.shutdown();
   }
-}
-
-/** `1 run`, `2 runs`. */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 /** Resolves on Ctrl-C (SIGINT) or when `signal` aborts. */

@@ -49,7 +49,8 @@ function configure(gemm: GemmBackendName | "auto", blasThreads: number): void {
   const key = `${gemm}/${blasThreads}`;
   if (configured === key) return;
   const backend = useGemmBackend(gemm, { quiet: true });
-  if (backend.name === "blas") (backend as BlasBackend).maxThreads = blasThreads;
+  // 0 leaves OpenBLAS's own count, as in the main thread: the thread count changes float32 sums in the last bits.
+  if (backend.name === "blas" && blasThreads > 0) (backend as BlasBackend).maxThreads = blasThreads;
   configured = key;
 }
 

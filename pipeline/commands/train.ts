@@ -15,38 +15,38 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { type Dataset, DATASET_SPECS, loadDataset } from "../../datasets/dataset.ts";
+import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
-import { FullyConnectedNet, type Normalization } from "../../layers/models/fully_connected_net.ts";
-import type { Model } from "../../layers/models/model.ts";
-import { ThreeLayerConvNet } from "../../layers/models/three_layer_convnet.ts";
-import { RandomState } from "../../layers/random.ts";
+import { estimateTrainingBytes, type ModelSpec, type Normalization } from "../../layers/models/model_spec.ts";
 import type { DType } from "../../layers/tensor.ts";
 import { writeReport } from "../../reports/render.ts";
 import { trainingReport } from "../../reports/run_report.ts";
-import { CheckpointError, loadCheckpoint } from "../store/checkpoint.ts";
+import { runTraining, type TrainingSpec } from "../run_training.ts";
+import { CheckpointError, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
 import type { EndRecord, TrainRecord } from "../store/records.ts";
 import { collectRecords, readRunLog } from "../store/run_log.ts";
-import { Solver, TrainingStoppedError } from "../solver.ts";
-import type { UpdateRuleName } from "../update_rules.ts";
+import { UPDATE_RULE_FLAGS } from "../update_rules.ts";
+import {
+  choice,
+  datasetSpec,
+  directory,
+  flagTable,
+  gemmChoice,
+  MAX_TENSOR_ELEMENTS,
+  NORMALIZATION_FLAGS,
+  numberValue,
+  parseFlags,
+  plainName,
+  positiveInteger,
+  positiveIntegerList,
+  seedValue,
+  UsageError,
+} from "./cli.ts";
 
-/** A command-line mistake: one line, exit code 2. */
-export class UsageError extends Error {
-  /** @param message the line to print after `train: ` */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
-/** The update rules by their command-line names. */
-export const CLI_UPDATE_RULES: Readonly<Record<string, UpdateRuleName>> = Object.freeze({
-  "sgd": "sgd",
-  "sgd-momentum": "sgdMomentum",
-  "rmsprop": "rmsprop",
-  "adam": "adam",
-});
+/** The update rules by their command-line names (see `UPDATE_RULE_FLAGS` in `pipeline/update_rules.ts`). */
+export const CLI_UPDATE_RULES: Readonly<Record<string, string>> = UPDATE_RULE_FLAGS;
 
 /** Everything a training run is made of, after parsing and defaults. */
 export interface TrainConfig {
@@ -54,8 +54,8 @@ export interface TrainConfig {
   model: "fc" | "cnn";
   /** fc: hidden layer sizes. */
   hiddenDims: number[];
-  /** fc: normalization after each hidden layer. */
-  normalization: "batchnorm" | "layernorm" | "none";
+  /** fc: normalization after each hidden layer (null: none, `--normalization none`). */
+  normalization: Normalization;
   /** fc: probability of dropping a hidden unit (0: no dropout). */
   dropout: number;
   /** cnn: filters, filter size, hidden units. */
@@ -68,7 +68,7 @@ export interface TrainConfig {
   weightScale: number;
   /** Parameter dtype. */
   dtype: DType;
-  /** Update rule (command-line name). */
+  /** Update rule (command-line name, a key of `UPDATE_RULE_FLAGS`). */
   updateRule: string;
   /** Initial learning rate. */
   learningRate: number;
@@ -104,6 +104,8 @@ export interface RunSettings {
   gemm: GemmBackendName | "auto";
   /** No progress output. */
   quiet: boolean;
+  /** Resume even when the checkpoint was written with another gemm backend or thread count. Default false. */
+  allowBackendChange?: boolean;
 }
 
 /** The defaults: the course's batch-normalization experiment. */
@@ -175,6 +177,8 @@ Run
   --out DIR                      output root (default ${d.out})
   --run-name NAME                run directory name (default: derived from the flags above)
   --resume                       continue the run from its checkpoint
+  --allow-backend-change         with --resume: continue although the checkpoint was written with another gemm
+                                 backend or thread count (the result will not be bit-identical)
   --print-every N                loss line every N iterations (default ${d.printEvery})
   --gemm blas|wasm|ts|auto       matrix-product backend (default ${d.gemm}, or env GRADSTREAM_GEMM)
   --quiet                        no progress output
@@ -182,83 +186,14 @@ Run
 `;
 }
 
-const FLAGS = {
-  "model": { type: "string" },
-  "hidden-dims": { type: "string" },
-  "normalization": { type: "string" },
-  "dropout": { type: "string" },
-  "num-filters": { type: "string" },
-  "filter-size": { type: "string" },
-  "hidden-dim": { type: "string" },
-  "reg": { type: "string" },
-  "weight-scale": { type: "string" },
-  "dtype": { type: "string" },
-  "update-rule": { type: "string" },
-  "learning-rate": { type: "string" },
-  "lr-decay": { type: "string" },
-  "epochs": { type: "string" },
-  "batch-size": { type: "string" },
-  "num-train": { type: "string" },
-  "num-val": { type: "string" },
-  "dataset": { type: "string" },
-  "seed": { type: "string" },
-  "out": { type: "string" },
-  "run-name": { type: "string" },
-  "print-every": { type: "string" },
-  "gemm": { type: "string" },
-  "shuffle": { type: "boolean" },
-  "resume": { type: "boolean" },
-  "quiet": { type: "boolean" },
-  "help": { type: "boolean" },
-} as const;
-
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-
-function positiveInt(flag: string, s: string): number {
-  const v = Number(s);
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(v) || v <= 0) {
-    throw new UsageError(`--${flag} expects a positive integer, got ${JSON.stringify(s)}`);
-  }
-  return v;
-}
-
-function number(flag: string, s: string, what: string, ok: (v: number) => boolean): number {
-  const v = Number(s);
-  if (!NUMBER.test(s) || !Number.isFinite(v) || !ok(v)) {
-    throw new UsageError(`--${flag} expects ${what}, got ${JSON.stringify(s)}`);
-  }
-  return v;
-}
-
-function choice<T extends string>(flag: string, s: string, options: readonly T[]): T {
-  if (!(options as readonly string[]).includes(s)) {
-    throw new UsageError(`--${flag} expects one of ${options.join(", ")}, got ${JSON.stringify(s)}`);
-  }
-  return s as T;
-}
-
-/** Turns `node:util` parseArgs errors into one line naming the flag. */
-function parseError(e: unknown): UsageError {
-  const err = e as { code?: string; message?: string };
-  const message = err.message ?? String(e);
-  const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
-  switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return new UsageError(`unknown flag ${flag} (see --help)`);
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return new UsageError(
-        `unexpected argument ${JSON.stringify(/'([^']*)'/.exec(message)?.[1] ?? "")}; flags start with -- (see --help)`,
-      );
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      if (message.includes("does not take an argument")) return new UsageError(`${flag} takes no value`);
-      if (message.includes("ambiguous")) {
-        return new UsageError(`${flag} expects a value; write ${flag}=VALUE for a value starting with "-"`);
-      }
-      return new UsageError(`${flag} expects a value`);
-    default:
-      return new UsageError(message.split("\n")[0]);
-  }
-}
+const FLAGS = flagTable(
+  [
+    ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
+    ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
+    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm"],
+  ] as const,
+  ["shuffle", "resume", "allow-backend-change", "quiet", "help"] as const,
+);
 
 /**
  * Parses the command line into a config and settings (defaults filled in).
@@ -266,13 +201,11 @@ function parseError(e: unknown): UsageError {
  *
  * @throws UsageError naming the flag and what it expects
  */
-export function parseTrainArgs(args: string[]): { config: TrainConfig; settings: RunSettings } | null {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    throw parseError(e);
-  }
+export function parseTrainArgs(
+  args: string[],
+  options: { memoryBytes?: number | null } = {},
+): { config: TrainConfig; settings: RunSettings } | null {
+  const { values } = parseFlags(args, FLAGS, { unknownFlagHint: " (see --help)" });
   if (values.help) return null;
   const d = TRAIN_DEFAULTS;
   const s = (k: keyof typeof FLAGS) => values[k] as string | undefined;
@@ -283,81 +216,145 @@ export function parseTrainArgs(args: string[]): { config: TrainConfig; settings:
     model: s("model") === undefined ? d.model : choice("model", s("model")!, ["fc", "cnn"] as const),
     normalization: s("normalization") === undefined
       ? d.normalization
-      : choice("normalization", s("normalization")!, ["batchnorm", "layernorm", "none"] as const),
+      : NORMALIZATION_FLAGS[choice("normalization", s("normalization")!, Object.keys(NORMALIZATION_FLAGS))],
     dtype: s("dtype") === undefined ? d.dtype : choice("dtype", s("dtype")!, ["float32", "float64"] as const),
     updateRule: s("update-rule") === undefined
       ? d.updateRule
-      : choice("update-rule", s("update-rule")!, Object.keys(CLI_UPDATE_RULES)),
+      : choice("update-rule", s("update-rule")!, Object.keys(UPDATE_RULE_FLAGS)),
     dataset: s("dataset") ?? d.dataset,
     shuffle: values.shuffle === true,
   };
   const hd = s("hidden-dims");
-  if (hd !== undefined) {
-    const parts = hd.split(",");
-    if (!parts.every((p) => /^\d+$/.test(p.trim()) && Number(p) > 0)) {
-      throw new UsageError(
-        `--hidden-dims expects comma-separated positive integers like 100,100, got ${JSON.stringify(hd)}`,
-      );
-    }
-    config.hiddenDims = parts.map(Number);
-  }
+  if (hd !== undefined) config.hiddenDims = positiveIntegerList("hidden-dims", hd, "100,100");
   const probability = "a probability of dropping a unit in [0, 1)";
   if (s("dropout") !== undefined) {
-    config.dropout = number("dropout", s("dropout")!, probability, (v) => v >= 0 && v < 1);
+    config.dropout = numberValue("dropout", s("dropout")!, probability, (v) => v >= 0 && v < 1);
   }
-  if (s("reg") !== undefined) config.reg = number("reg", s("reg")!, "a number ≥ 0", (v) => v >= 0);
-  if (s("weight-scale") !== undefined) {
-    config.weightScale = number("weight-scale", s("weight-scale")!, "a number ≥ 0", (v) => v >= 0);
-  }
-  if (s("learning-rate") !== undefined) {
-    config.learningRate = number("learning-rate", s("learning-rate")!, "a number ≥ 0", (v) => v >= 0);
-  }
-  if (s("lr-decay") !== undefined) config.lrDecay = number("lr-decay", s("lr-decay")!, "a number ≥ 0", (v) => v >= 0);
+  const nonNegative = (flag: string, v: string) => numberValue(flag, v, "a number ≥ 0", (x) => x >= 0);
   for (
-    const [flag, key] of [
-      ["epochs", "epochs"],
-      ["batch-size", "batchSize"],
-      ["num-train", "numTrain"],
-      ["num-filters", "numFilters"],
-      ["filter-size", "filterSize"],
-      ["hidden-dim", "hiddenDim"],
+    const [flag, key, parse] of [
+      ["reg", "reg", nonNegative],
+      ["weight-scale", "weightScale", nonNegative],
+      ["learning-rate", "learningRate", nonNegative],
+      ["lr-decay", "lrDecay", nonNegative],
+      ["epochs", "epochs", positiveInteger],
+      ["batch-size", "batchSize", positiveInteger],
+      ["num-train", "numTrain", positiveInteger],
+      ["num-filters", "numFilters", positiveInteger],
+      ["filter-size", "filterSize", positiveInteger],
+      ["hidden-dim", "hiddenDim", positiveInteger],
     ] as const
   ) {
-    if (s(flag) !== undefined) config[key] = positiveInt(flag, s(flag)!);
+    if (s(flag) !== undefined) config[key] = parse(flag, s(flag)!);
   }
-  if (s("num-val") !== undefined) config.numVal = positiveInt("num-val", s("num-val")!);
-  if (s("seed") !== undefined) {
-    const seed = s("seed")!;
-    if (!/^\d+$/.test(seed) || Number(seed) >= 2 ** 32) {
-      throw new UsageError(`--seed expects an integer in [0, 2^32), got ${JSON.stringify(seed)}`);
-    }
-    config.seed = Number(seed);
-  }
+  if (s("num-val") !== undefined) config.numVal = positiveInteger("num-val", s("num-val")!);
+  if (s("seed") !== undefined) config.seed = seedValue("seed", s("seed")!);
   if (config.filterSize % 2 === 0) {
     throw new UsageError(`--filter-size expects an odd positive integer, got "${config.filterSize}"`);
   }
   const settings: RunSettings = {
-    out: s("out") ?? d.out,
-    runName: s("run-name") ?? null,
+    out: directory("out", s("out") ?? d.out),
+    runName: s("run-name") === undefined ? null : plainName("run-name", s("run-name")!),
     resume: values.resume === true,
-    printEvery: s("print-every") === undefined ? d.printEvery : positiveInt("print-every", s("print-every")!),
-    gemm: s("gemm") === undefined ? d.gemm : choice("gemm", s("gemm")!, ["blas", "wasm", "ts", "auto"] as const),
+    printEvery: s("print-every") === undefined ? d.printEvery : positiveInteger("print-every", s("print-every")!),
+    gemm: s("gemm") === undefined ? d.gemm : gemmChoice("gemm", s("gemm")!),
     quiet: values.quiet === true,
+    allowBackendChange: values["allow-backend-change"] === true,
   };
-  if (settings.out === "") throw new UsageError(`--out expects a directory, got ""`);
-  if (settings.runName !== null && !/^[\w.-]+$/.test(settings.runName)) {
+  checkFits(config, options.memoryBytes === undefined ? machineMemoryBytes() : options.memoryBytes);
+  return { config, settings };
+}
+
+/** The machine's memory in bytes, or null when `--allow-sys=systemMemoryInfo` was not granted. */
+function machineMemoryBytes(): number | null {
+  if (Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state !== "granted") return null;
+  return Deno.systemMemoryInfo().total;
+}
+
+/**
+ * Refuses, before loading anything, a run that cannot fit: more training
+ * examples than the dataset holds, a batch larger than the training set, a
+ * tensor too large for a typed array, or a model whose parameters and
+ * activations would exceed `memoryBytes` (null: not checked).
+ */
+function checkFits(c: TrainConfig, memoryBytes: number | null): void {
+  const { format } = datasetSpec("dataset", c.dataset);
+  if (c.numTrain > format.maxTraining) {
     throw new UsageError(
-      `--run-name expects letters, digits, ".", "_" or "-", got ${JSON.stringify(settings.runName)}`,
+      `--num-train ${c.numTrain} is more than the ${format.name}'s ${format.maxTraining} training images`,
     );
   }
-  return { config, settings };
+  if (c.batchSize > c.numTrain) {
+    throw new UsageError(`--batch-size ${c.batchSize} is larger than the training set (--num-train ${c.numTrain})`);
+  }
+  const spec = trainingSpec(c).model;
+  const bytes = estimateTrainingBytes(spec, {
+    inputShape: format.imageShape,
+    numClasses: format.numClasses,
+    dtype: c.dtype,
+    batchSize: Math.max(c.batchSize, 100),
+  });
+  const sizeFlag = spec.kind === "fc" ? "--hidden-dims" : "--hidden-dim and --num-filters";
+  if (bytes.largestTensor > MAX_TENSOR_ELEMENTS) {
+    throw new UsageError(
+      `${sizeFlag}: a weight of ${bytes.largestTensor} elements is more than ${MAX_TENSOR_ELEMENTS} ` +
+        "(the most elements a tensor can hold)",
+    );
+  }
+  if (memoryBytes !== null && bytes.total > memoryBytes) {
+    const flag = bytes.activations > bytes.parameters ? "--batch-size" : sizeFlag;
+    throw new UsageError(
+      `${flag}: training this model needs about ${gigabytes(bytes.total)}, more than this machine's ${
+        gigabytes(memoryBytes)
+      } of memory`,
+    );
+  }
+}
+
+function gigabytes(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+/** The model, data and Solver a config describes, as `runTraining` takes them. */
+export function trainingSpec(c: TrainConfig): TrainingSpec {
+  const model: ModelSpec = c.model === "fc"
+    ? {
+      kind: "fc",
+      hiddenDims: c.hiddenDims,
+      normalization: c.normalization,
+      dropout: c.dropout,
+      weightScale: c.weightScale,
+      reg: c.reg,
+    }
+    : {
+      kind: "cnn",
+      numFilters: c.numFilters,
+      filterSize: c.filterSize,
+      hiddenDim: c.hiddenDim,
+      weightScale: c.weightScale,
+      reg: c.reg,
+    };
+  return {
+    data: { spec: c.dataset, numTrain: c.numTrain, numVal: c.numVal, dtype: c.dtype },
+    model,
+    solver: {
+      updateRule: UPDATE_RULE_FLAGS[c.updateRule],
+      learningRate: c.learningRate,
+      lrDecay: c.lrDecay,
+      batchSize: c.batchSize,
+      numEpochs: c.epochs,
+      sampling: c.shuffle ? "shuffle" : "replacement",
+    },
+    seed: c.seed,
+  };
 }
 
 /** What identifies a run's results: the config without the settings of the other model kind. */
 function identity(c: TrainConfig): Record<string, unknown> {
   const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, ...common } = c;
+  // The flag's spelling ("none", not null), as run names and logs have always had it.
   return c.model === "fc"
-    ? { ...common, hiddenDims, normalization, dropout }
+    ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout }
     : { ...common, numFilters, filterSize, hiddenDim };
 }
 
@@ -372,41 +369,9 @@ export async function defaultRunName(c: TrainConfig): Promise<string> {
   const dims = c.hiddenDims.every((h) => h === c.hiddenDims[0])
     ? `${c.hiddenDims.length}x${c.hiddenDims[0]}`
     : c.hiddenDims.join("-");
-  const arch = c.model === "fc" ? `fc${dims}-${c.normalization}` : `cnn${c.numFilters}`;
+  const arch = c.model === "fc" ? `fc${dims}-${c.normalization ?? "none"}` : `cnn${c.numFilters}`;
   const data = c.dataset.split(":")[0];
   return `${arch}-${c.updateRule}-${data}-s${c.seed}-${hash}`;
-}
-
-/** Builds the model the config describes, drawing its weights from `random`. */
-export function buildModel(c: TrainConfig, data: Dataset, random: RandomState): Model {
-  const numClasses = data.classNames.length;
-  const [, ...image] = data.xTrain.shape;
-  if (c.model === "fc") {
-    return new FullyConnectedNet(c.hiddenDims, {
-      inputDim: image.reduce((p, v) => p * v, 1),
-      numClasses,
-      dropout: c.dropout,
-      normalization: (c.normalization === "none" ? null : c.normalization) as Normalization,
-      reg: c.reg,
-      weightScale: c.weightScale,
-      dtype: c.dtype,
-      random,
-    });
-  }
-  if (image.length !== 3) {
-    throw new Error(`--model cnn needs images (N, C, H, W); ${data.name} gives (N, ${image.join(", ")})`);
-  }
-  return new ThreeLayerConvNet({
-    inputDim: image as [number, number, number],
-    numFilters: c.numFilters,
-    filterSize: c.filterSize,
-    hiddenDim: c.hiddenDim,
-    numClasses,
-    weightScale: c.weightScale,
-    reg: c.reg,
-    dtype: c.dtype,
-    random,
-  });
 }
 
 /**
@@ -443,6 +408,8 @@ export interface TrainIO {
   progress?: WritableStream<Uint8Array>;
   /** Force terminal-style progress on or off. */
   terminal?: boolean;
+  /** The memory a run may take, bytes (default: the machine's, when `--allow-sys` grants it; null: no check). */
+  memoryBytes?: number | null;
 }
 
 /** The paths of a run's files. */
@@ -462,7 +429,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   const err = io.err ?? ((line: string) => console.error(line));
   let parsed;
   try {
-    parsed = parseTrainArgs(args);
+    parsed = parseTrainArgs(args, { memoryBytes: io.memoryBytes });
   } catch (e) {
     if (e instanceof UsageError) {
       err(`train: ${e.message}`);
@@ -479,25 +446,9 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   let report: (() => Promise<string>) | undefined;
   try {
     useGemmBackend(settings.gemm, { quiet: settings.quiet });
-    const data = await loadDataset(c.dataset, {
-      numTraining: c.numTrain,
-      ...(c.numVal === null ? {} : { numValidation: c.numVal }),
-      dtype: c.dtype,
-    });
     const runName = settings.runName ?? await defaultRunName(c);
     const paths = runPaths(settings.out, runName);
-    await Deno.mkdir(paths.dir, { recursive: true });
-    report = () => writeRunReport(paths, runName, c);
-    const random = new RandomState(c.seed);
-    const model = buildModel(c, data, random);
-    const solver = new Solver(model, data, {
-      updateRule: CLI_UPDATE_RULES[c.updateRule],
-      optimConfig: { learningRate: c.learningRate },
-      lrDecay: c.lrDecay,
-      batchSize: c.batchSize,
-      numEpochs: c.epochs,
-      sampling: c.shuffle ? "shuffle" : "replacement",
-      random,
+    const { solver, stopped } = await runTraining(trainingSpec(c), {
       verbose: !settings.quiet,
       printEvery: settings.printEvery,
       progress: {
@@ -506,33 +457,47 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
       },
       runLog: paths.log,
       checkpoint: paths.checkpoint,
-      run: {
-        model: identity(c),
-        dataset: { spec: c.dataset, name: data.name, numTrain: data.xTrain.shape[0], numVal: data.xVal.shape[0] },
-      },
+      run: { model: identity(c) },
       sinks: [collectRecords(records)],
+      beforeTrain: async ({ data, solver }) => {
+        await Deno.mkdir(paths.dir, { recursive: true });
+        report = () => writeRunReport(paths, runName, c);
+        if (settings.resume) {
+          const checkpoint = await loadCheckpoint(paths.checkpoint);
+          for (const notice of checkpoint.notices) out(`train: ${notice}`);
+          const change = computeChange(checkpoint, currentCompute(), paths.checkpoint);
+          if (change !== null && !settings.allowBackendChange) {
+            throw new UsageError(`${change} (pass --allow-backend-change to continue anyway)`);
+          }
+          if (change !== null) out(`train: ${change}; continuing as --allow-backend-change asks`);
+          solver.restore(checkpoint, paths.checkpoint);
+          out(
+            `train: resuming ${paths.dir} at iteration ${checkpoint.snapshot.iteration} (epoch ${checkpoint.snapshot.epoch})`,
+          );
+        } else {
+          // A stale checkpoint of an earlier identical run must not outlive this run's fresh log.
+          await Deno.remove(paths.checkpoint).catch((e) => {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          });
+          out(
+            `train: ${paths.dir} (${data.name}, ${
+              data.xTrain.shape[0]
+            } training examples; gemm ${describeGemmBackend()})`,
+          );
+        }
+      },
     });
-    if (settings.resume) {
-      const checkpoint = await loadCheckpoint(paths.checkpoint);
-      solver.restore(checkpoint, paths.checkpoint);
-      out(
-        `train: resuming ${paths.dir} at iteration ${checkpoint.snapshot.iteration} (epoch ${checkpoint.snapshot.epoch})`,
-      );
-    } else {
-      // A stale checkpoint of an earlier identical run must not outlive this run's fresh log.
-      await Deno.remove(paths.checkpoint).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
-      out(
-        `train: ${paths.dir} (${data.name}, ${data.xTrain.shape[0]} training examples; gemm ${describeGemmBackend()})`,
-      );
+    if (stopped !== null) {
+      err(`train: ${stopped.message}`);
+      // A stopped run's report shows where the loss went.
+      await report!().then((path) => out(`train: report ${path}`), () => {});
+      return 1;
     }
-    await solver.train();
     const end = records.findLast((r): r is EndRecord => r.kind === "end");
     const checks = solver.valAccHistory.length;
     out(`train: run log ${paths.log}`);
     out(`train: checkpoint ${paths.checkpoint}`);
-    const reportPath = await report();
+    const reportPath = await report!();
     out(
       `train: final train acc ${fmt(solver.trainAccHistory[checks - 1])}, val acc ${
         fmt(solver.valAccHistory[checks - 1])
@@ -543,12 +508,12 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     out(`train: report ${reportPath}`);
     return 0;
   } catch (e) {
-    if (e instanceof TrainingStoppedError || e instanceof CheckpointError) {
+    if (e instanceof UsageError) {
       err(`train: ${e.message}`);
-      // A stopped run's report shows where the loss went.
-      if (e instanceof TrainingStoppedError && report) {
-        await report().then((path) => out(`train: report ${path}`), () => {});
-      }
+      return 2;
+    }
+    if (e instanceof CheckpointError) {
+      err(`train: ${e.message}`);
       return 1;
     }
     if (e instanceof Error) {

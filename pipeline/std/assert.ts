@@ -1,7 +1,8 @@
 /**
- * A stand-in for the parts of `@std/assert` our tests use, with the same names
- * and signatures: JSR is unreachable here, and the import map points
- * `@std/assert` at this file so that switching back is a one-line change.
+ * A stand-in for the parts of `@std/assert` our tests use, with upstream's
+ * names and signatures (overloads included): JSR is unreachable here, and the
+ * import map points `@std/assert` at this file so that switching to
+ * `jsr:@std/assert@1` is a one-line change.
  *
  * @module
  */
@@ -124,41 +125,78 @@ export function assertMatch(actual: string, expected: RegExp, msg?: string): voi
 }
 
 // deno-lint-ignore no-explicit-any
-type ErrorClass<E extends Error> = new (...args: any[]) => E;
+type ErrorClass<E extends Error> = abstract new (...args: any[]) => E;
 
 /**
  * Asserts that `fn` throws; with `ErrorClass`, that the error is one, and with
  * `msgIncludes`, that its message contains that text. Returns the error.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * const e = assertThrows(() => JSON.parse("{"), SyntaxError);
+ * assertEquals(e.name, "SyntaxError");
+ * ```
  */
+export function assertThrows(fn: () => unknown, msg?: string): unknown;
+/** Asserts that `fn` throws an `ErrorClass` whose message includes `msgIncludes`; returns the error. */
 export function assertThrows<E extends Error = Error>(
   fn: () => unknown,
-  ErrorClass?: ErrorClass<E>,
+  ErrorClass: ErrorClass<E>,
   msgIncludes?: string,
   msg?: string,
-): E {
+): E;
+export function assertThrows<E extends Error = Error>(
+  fn: () => unknown,
+  errorClassOrMsg?: ErrorClass<E> | string,
+  msgIncludes?: string,
+  msg?: string,
+): E | unknown {
   let thrown: unknown;
   try {
     fn();
   } catch (e) {
     thrown = e;
   }
-  return checkThrown(thrown, ErrorClass, msgIncludes, msg);
+  return typeof errorClassOrMsg === "function"
+    ? checkThrown(thrown, errorClassOrMsg, msgIncludes, msg)
+    : checkThrown(thrown, undefined, undefined, errorClassOrMsg);
 }
 
-/** Asserts that the promise from `fn` rejects; as `assertThrows` otherwise. */
-export async function assertRejects<E extends Error = Error>(
+/**
+ * Asserts that the promise from `fn` rejects; as `assertThrows` otherwise.
+ *
+ * @example
+ * ```ts
+ * import { assertRejects } from "@std/assert";
+ *
+ * await assertRejects(() => Promise.reject(new RangeError("too big")), RangeError, "too big");
+ * ```
+ */
+export function assertRejects(fn: () => PromiseLike<unknown>, msg?: string): Promise<unknown>;
+/** Asserts that the promise from `fn` rejects with an `ErrorClass` whose message includes `msgIncludes`. */
+export function assertRejects<E extends Error = Error>(
   fn: () => PromiseLike<unknown>,
-  ErrorClass?: ErrorClass<E>,
+  ErrorClass: ErrorClass<E>,
   msgIncludes?: string,
   msg?: string,
-): Promise<E> {
+): Promise<E>;
+export async function assertRejects<E extends Error = Error>(
+  fn: () => PromiseLike<unknown>,
+  errorClassOrMsg?: ErrorClass<E> | string,
+  msgIncludes?: string,
+  msg?: string,
+): Promise<E | unknown> {
   let thrown: unknown;
   try {
     await fn();
   } catch (e) {
     thrown = e;
   }
-  return checkThrown(thrown, ErrorClass, msgIncludes, msg);
+  return typeof errorClassOrMsg === "function"
+    ? checkThrown(thrown, errorClassOrMsg, msgIncludes, msg)
+    : checkThrown(thrown, undefined, undefined, errorClassOrMsg);
 }
 
 function checkThrown<E extends Error>(

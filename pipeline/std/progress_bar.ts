@@ -1,18 +1,24 @@
 /**
- * A stand-in for `@std/cli/unstable-progress-bar`'s `ProgressBar` (JSR is
- * out of reach here): same options, same `value` / `max` / `stop()` shape,
- * same formatter object. It redraws one line (`\r` + erase-line + text) on
- * an interval and once more on `stop()`.
+ * A stand-in for `@std/cli/unstable-progress-bar` (JSR is out of reach
+ * here), with upstream's API exactly: the `ProgressBar` class (`value`,
+ * `max`, `stop()`), its options (`writable`, `value`, `max`, `barLength`,
+ * `fillChar`, `emptyChar`, `clear`, `formatter`, `keepOpen`,
+ * `refreshMilliseconds`) and the `ProgressBarFormatter` object handed to
+ * `formatter`. deno.json maps `@std/cli/unstable-progress-bar` here; pointing
+ * that entry at `jsr:@std/cli@1/unstable-progress-bar` is the whole switch.
  *
- * One addition: `interval` (ms between redraws, default 1000 as upstream).
+ * It redraws one line (`\r` + erase-line + text) every
+ * `refreshMilliseconds` and once more on `stop()`.
  *
  * @module
  */
 
-/** What the `fmt` function receives on every redraw (as upstream). */
+/** What the `formatter` function receives on every redraw. */
 export interface ProgressBarFormatter {
   /** Elapsed time as `mm:ss`. */
   styledTime: string;
+  /** `value/max` in binary units (`0.40/97.66 KiB`), with `fractions` decimals (default 2). */
+  styledData: (fractions?: number) => string;
   /** The bar itself, e.g. `###-------`. */
   progressBar: string;
   /** Elapsed time in ms. */
@@ -27,7 +33,7 @@ export interface ProgressBarFormatter {
   max: number;
 }
 
-/** Options of {@link ProgressBar} (as upstream, plus `interval`). */
+/** Options of {@link ProgressBar}. */
 export interface ProgressBarOptions {
   /** Where the bar is drawn. Default `Deno.stderr.writable`. */
   writable?: WritableStream<Uint8Array>;
@@ -43,37 +49,43 @@ export interface ProgressBarOptions {
   emptyChar?: string;
   /** Erase the line on `stop()` instead of leaving the final bar. Default false. */
   clear?: boolean;
-  /** Builds the line. Default `[mm:ss] [###---] [value/max]`. */
-  fmt?: (x: ProgressBarFormatter) => string;
+  /** Builds the line. Default `[mm:ss] [###---] [0.24/97.66 KiB]`. */
+  formatter?: (formatter: ProgressBarFormatter) => string;
   /** Leave `writable` open on `stop()`. Default true. */
   keepOpen?: boolean;
   /** Redraw period in ms. Default 1000. */
-  interval?: number;
+  refreshMilliseconds?: number;
 }
 
-/** Carriage return and ANSI "erase to end of line". */
-export const LINE_CLEAR = "\r\u001b[K";
+const LINE_CLEAR = "\r\u001b[K";
 
-function defaultFmt(x: ProgressBarFormatter): string {
-  return `[${x.styledTime}] [${x.progressBar}] [${x.value}/${x.max}]`;
+function defaultFormatter(formatter: ProgressBarFormatter): string {
+  return `[${formatter.styledTime}] [${formatter.progressBar}] [${formatter.styledData()}]`;
 }
 
-/** `mm:ss` for a duration in ms (minutes keep counting past 59). */
-export function styleTime(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+function unitFraction(value: number, max: number, fractions: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let e = 0;
+  while (e < units.length && max >= 2 ** (10 * (e + 2))) e++;
+  const rate = 2 ** (10 * (e + 1));
+  return `${(value / rate).toFixed(fractions)}/${(max / rate).toFixed(fractions)} ${units[e] ?? "PiB"}`;
 }
 
 /**
- * A one-line progress bar redrawn every `interval` ms; set `value` as work
+ * A one-line progress bar redrawn every `refreshMilliseconds`; set `value` as work
  * progresses and `await stop()` at the end.
  *
  * @example
- * ```ts ignore
- * import { ProgressBar } from "./progress_bar.ts";
- * const bar = new ProgressBar({ max: 200 });
- * for (let i = 0; i < 200; i++) bar.value += 1;
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ProgressBar } from "@std/cli/unstable-progress-bar";
+ *
+ * const chunks: string[] = [];
+ * const writable = new WritableStream<Uint8Array>({ write: (c) => void chunks.push(new TextDecoder().decode(c)) });
+ * const bar = new ProgressBar({ writable, max: 4, barLength: 4, formatter: (x) => `${x.progressBar} ${x.value}` });
+ * bar.value = 3;
  * await bar.stop();
+ * assertEquals(chunks.join("").endsWith("\r\u001b[K###- 3\n"), true);
  * ```
  */
 export class ProgressBar {
@@ -88,14 +100,14 @@ export class ProgressBar {
   readonly #emptyChar: string;
   readonly #clear: boolean;
   readonly #keepOpen: boolean;
-  readonly #fmt: (x: ProgressBarFormatter) => string;
+  readonly #formatter: (formatter: ProgressBarFormatter) => string;
   readonly #start = Date.now();
   readonly #id: ReturnType<typeof setInterval>;
   #previousTime = 0;
   #previousValue: number;
   #stopped = false;
 
-  /** Starts drawing at once, then every `interval` ms. */
+  /** Starts drawing at once, then every `refreshMilliseconds`. */
   constructor(options: ProgressBarOptions) {
     const {
       writable = Deno.stderr.writable,
@@ -105,9 +117,9 @@ export class ProgressBar {
       fillChar = "#",
       emptyChar = "-",
       clear = false,
-      fmt = defaultFmt,
+      formatter = defaultFormatter,
       keepOpen = true,
-      interval = 1000,
+      refreshMilliseconds = 1000,
     } = options;
     this.value = value;
     this.max = max;
@@ -117,24 +129,27 @@ export class ProgressBar {
     this.#emptyChar = emptyChar;
     this.#clear = clear;
     this.#keepOpen = keepOpen;
-    this.#fmt = fmt;
+    this.#formatter = formatter;
     this.#writer = writable.getWriter();
-    this.#id = setInterval(() => void this.#draw(), interval);
-    void this.#draw();
+    this.#id = setInterval(() => void this.#print(), refreshMilliseconds);
+    void this.#print();
   }
 
-  #formatter(): ProgressBarFormatter {
+  #formatterObject(): ProgressBarFormatter {
     const time = Date.now() - this.#start;
     const ratio = this.max > 0 ? Math.min(Math.max(this.value / this.max, 0), 1) : 0;
     const filled = Math.trunc(ratio * this.#barLength);
+    const s = Math.floor(time / 1000);
+    const { value, max } = this;
     return {
-      styledTime: styleTime(time),
+      styledTime: `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`,
+      styledData: (fractions = 2) => unitFraction(value, max, fractions),
       progressBar: this.#fillChar.repeat(filled) + this.#emptyChar.repeat(this.#barLength - filled),
       time,
       previousTime: this.#previousTime,
-      value: this.value,
+      value,
       previousValue: this.#previousValue,
-      max: this.max,
+      max,
     };
   }
 
@@ -146,21 +161,11 @@ export class ProgressBar {
     }
   }
 
-  async #draw(): Promise<void> {
-    const f = this.#formatter();
+  async #print(): Promise<void> {
+    const f = this.#formatterObject();
     this.#previousTime = f.time;
     this.#previousValue = f.value;
-    await this.#write(LINE_CLEAR + this.#fmt(f));
-  }
-
-  /**
-   * Writes `line` above the bar (erasing the bar, which the next redraw puts
-   * back). Not in upstream's API: used for the per-epoch lines.
-   */
-  async log(line: string): Promise<void> {
-    if (this.#stopped) return;
-    await this.#write(`${LINE_CLEAR}${line}\n`);
-    await this.#draw();
+    await this.#write(LINE_CLEAR + this.#formatter(f));
   }
 
   /** Stops redrawing: draws the final bar and a newline (or erases the line with `clear`); releases `writable`. */
@@ -170,7 +175,7 @@ export class ProgressBar {
     clearInterval(this.#id);
     if (this.#clear) await this.#write(LINE_CLEAR);
     else {
-      await this.#draw();
+      await this.#print();
       await this.#write("\n");
     }
     if (this.#keepOpen) this.#writer.releaseLock();

@@ -18,9 +18,11 @@
  *
  * @example
  * ```ts
- * import { mergeReadableStreams } from "./streams.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { mergeReadableStreams } from "@std/streams";
+ *
  * const merged = mergeReadableStreams(ReadableStream.from([1, 2]), ReadableStream.from([3]));
- * (await Array.fromAsync(merged)).sort(); // [1, 2, 3]
+ * assertEquals((await Array.fromAsync(merged)).sort(), [1, 2, 3]);
  * ```
  */
 export function mergeReadableStreams<T>(...streams: ReadableStream<T>[]): ReadableStream<T> {
@@ -88,9 +90,11 @@ export interface TextLineStreamOptions {
  *
  * @example
  * ```ts
- * import { TextLineStream } from "./streams.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { TextLineStream } from "@std/streams";
+ *
  * const lines = ReadableStream.from(["a\nb", "c\r\n"]).pipeThrough(new TextLineStream());
- * await Array.fromAsync(lines); // ["a", "bc"]
+ * assertEquals(await Array.fromAsync(lines), ["a", "bc"]);
  * ```
  */
 export class TextLineStream extends TransformStream<string, string> {

@@ -54,6 +54,18 @@ function existingMode(path: string): number | undefined {
   }
 }
 
+/**
+ * Puts the target's path into a failed write's message ("No space left on
+ * device" says nothing of which file), keeping the error's class (a
+ * `Deno.errors.NotFound` stays one) and its cause.
+ */
+function namePath(e: unknown, where: string, path: string): unknown {
+  if (e instanceof Error && !e.message.startsWith(`${where}: `)) {
+    e.message = `${where}: cannot write ${path}: ${e.message}`;
+  }
+  return e;
+}
+
 function isNotSupported(e: unknown): boolean {
   return e instanceof Deno.errors.NotSupported;
 }
@@ -65,7 +77,8 @@ function isNotSupported(e: unknown): boolean {
  * @param path the file to create or replace; its directory must exist
  * @param data the whole new content
  * @param options `{ mode, sync = true }`
- * @throws the underlying Deno error (NotFound for a missing directory, …); the old file is untouched
+ * @throws the underlying Deno error (NotFound for a missing directory, …), its message prefixed with
+ *   `writeFileAtomic: cannot write PATH: `; the old file is untouched
  *
  * @example
  * ```ts
@@ -105,7 +118,7 @@ export async function writeFileAtomic(
     try {
       await Deno.remove(tmp);
     } catch { /* never created, or already gone */ }
-    throw e;
+    throw namePath(e, where, path);
   }
   if (sync) await syncDirectory(dir);
 }
@@ -144,7 +157,7 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string, opt
     try {
       Deno.removeSync(tmp);
     } catch { /* never created, or already gone */ }
-    throw e;
+    throw namePath(e, where, path);
   }
   if (sync) syncDirectorySync(dir);
 }

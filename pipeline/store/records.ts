@@ -41,7 +41,7 @@ export interface StartRecord {
   resumed: boolean;
   /** Steps already taken when this segment starts (0 for a fresh run). */
   startIteration: number;
-  /** Optimizer: `"sgd"`, `"sgd_momentum"`, `"rmsprop"`, `"adam"` or a custom rule's name. */
+  /** Optimizer: `"sgd"`, `"sgdMomentum"`, `"rmsprop"`, `"adam"` or a custom rule's name. */
   updateRule: string;
   /** The per-parameter optimizer config the run started from (scalars only). */
   optimConfig: Record<string, number>;

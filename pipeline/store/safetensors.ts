@@ -32,6 +32,7 @@
  */
 
 import { formatShape, Tensor } from "../../layers/tensor.ts";
+import { readRegularFile, readRegularFileSync } from "../../datasets/regular_file.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "./atomic_write.ts";
 
 /** The element types of the format that gradstream reads. */
@@ -134,8 +135,13 @@ function checkHost(where: string): void {
   if (!LITTLE_ENDIAN) throw new Error(`${where}: this host is big-endian; safetensors needs a little-endian host`);
 }
 
+/** Whether `d` names a dtype: an own key of DTYPES, so `"__proto__"`, `"toString"` and the like are not. */
+function isDType(d: unknown): d is SafetensorsDType {
+  return typeof d === "string" && Object.hasOwn(DTYPES, d);
+}
+
 function isIntDType(d: unknown): d is IntDType {
-  return typeof d === "string" && d in DTYPES && d !== "F64" && d !== "F32" && d !== "F16" && d !== "BF16";
+  return isDType(d) && d !== "F64" && d !== "F32" && d !== "F16" && d !== "BF16";
 }
 
 /** The dtype of a bare typed array, if it is one `encodeSafetensors` takes. */
@@ -364,7 +370,7 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeSafetensorsO
     }
     if (!isRecord(value)) throw fail(`${what} is ${describe(value)}, not an object with dtype, shape, data_offsets`, 8);
     const { dtype, shape, data_offsets: offsets } = value;
-    if (typeof dtype !== "string" || !(dtype in DTYPES)) {
+    if (!isDType(dtype)) {
       throw fail(`${what} has unknown dtype ${JSON.stringify(dtype)}; known: ${Object.keys(DTYPES).join(", ")}`, 8);
     }
     if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
@@ -377,7 +383,7 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeSafetensorsO
       throw fail(`${what} data_offsets ${JSON.stringify(offsets)} are not two integers 0 ≤ begin ≤ end`, 8);
     }
     const [begin, end] = offsets as number[];
-    const { size } = DTYPES[dtype as SafetensorsDType];
+    const { size } = DTYPES[dtype];
     let need = size;
     for (const d of shape) need *= d;
     const range = `data_offsets [${begin}, ${end}]`;
@@ -487,7 +493,9 @@ export function writeSafetensorsSync(
 }
 
 /**
- * Reads and decodes a safetensors file; errors name `path`.
+ * Reads and decodes a safetensors file; errors name `path`. Only a regular
+ * file is read (a FIFO, device or directory is a {@linkcode SafetensorsError}),
+ * so memory is bounded by the file's size.
  *
  * @example
  * ```ts
@@ -499,10 +507,13 @@ export function writeSafetensorsSync(
  * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  return decodeSafetensors(await Deno.readFile(path), { source: path });
+  return decodeSafetensors(await readRegularFile(path, path, notRegular(path)), { source: path });
 }
 
 /** The synchronous twin of `readSafetensors`. */
 export function readSafetensorsSync(path: string): SafetensorsFile {
-  return decodeSafetensors(Deno.readFileSync(path), { source: path });
+  return decodeSafetensors(readRegularFileSync(path, path, notRegular(path)), { source: path });
 }
+
+// The regular-file check's message starts with the path, which SafetensorsError adds itself.
+const notRegular = (path: string) => (message: string) => new SafetensorsError(path, message.slice(path.length + 2), 0);

@@ -13,6 +13,7 @@
  */
 
 import type { LabelledRun } from "../../../reports/run_data.ts";
+import { formatPercent } from "../../../reports/format.ts";
 import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
@@ -103,7 +104,7 @@ export const batchSizeExperiment: Experiment = {
   },
   report(outcome) {
     const bestVal = (label: string) => runNumbers(runByLabel(outcome, label)).bestValAcc;
-    const pct = (v: number | null) => (v === null ? "n/a" : `${(100 * v).toFixed(1)} %`);
+    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
     const notebookRuns = pickRuns(outcome, [
       batchSizeLabel("baseline", 5),
       ...BATCH_SIZES.map((b) => batchSizeLabel("batchnorm", b)),

@@ -8,6 +8,7 @@
  */
 
 import { meanFinalLoss } from "../../../reports/run_data.ts";
+import { formatPercent } from "../../../reports/format.ts";
 import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
@@ -60,7 +61,7 @@ export const batchnormExperiment: Experiment = {
   report(outcome) {
     const baseline = runNumbers(runByLabel(outcome, "baseline"));
     const bn = runNumbers(runByLabel(outcome, "batchnorm"));
-    const pct = (v: number | null) => (v === null ? "n/a" : `${(100 * v).toFixed(1)} %`);
+    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
     const report = trainingReport({
       title: outcome.options.quick ? `${this.title} (quick)` : this.title,
       description:

@@ -13,7 +13,7 @@
 import type { Report, ReportTable } from "../../../reports/html.ts";
 import type { LabelledRun } from "../../../reports/run_data.ts";
 import { meanFinalLoss, runSeries, summarizeRun } from "../../../reports/run_data.ts";
-import { formatPercent } from "../../../reports/run_report.ts";
+import { percentCell } from "../../../reports/format.ts";
 import { RUN_COLORS } from "../../../reports/specs.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
@@ -72,25 +72,12 @@ export interface Experiment {
   trains: boolean;
   /**
    * The tasks to run. May read the dataset directory to check what is
-   * there (convnet); throws an `ExperimentUsageError` for a request that
+   * there (convnet); throws a `UsageError` (`../cli.ts`) for a request that
    * cannot be met.
    */
   plan(options: ExperimentOptions): Promise<Task[]>;
   /** Builds the report once every task has finished. */
   report(outcome: ExperimentOutcome): Promise<ExperimentReport>;
-}
-
-/** A request an experiment cannot meet as asked (exit code 2, one line). */
-export class ExperimentUsageError extends Error {
-  /**
-   * Builds the error.
-   *
-   * @param message the line to print after `experiment: `
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "ExperimentUsageError";
-  }
 }
 
 /** numpy's `logspace(start, stop, num)`: `10 ** linspace(start, stop, num)`. */
@@ -139,12 +126,6 @@ export function runNumbers(run: LabelledRun): {
     finalValAcc: s.finalValAcc ?? null,
     finalLoss: s.finalLoss ?? null,
   };
-}
-
-/** A fraction as a table cell (`52.30 %`), or empty. */
-export function percentCell(v: number | null | undefined): { text: string; numeric: true } | null {
-  const text = v === null || v === undefined ? undefined : formatPercent(v);
-  return text === undefined ? null : { text, numeric: true };
 }
 
 /**

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { type Dataset, loadDataset } from "../../../datasets/dataset.ts";
+import type { Dataset } from "../../../datasets/dataset.ts";
+import { loadDataset } from "../../../datasets/registry.ts";
 import { convForwardNaive } from "../../../layers/conv_naive.ts";
 import { Tensor } from "../../../layers/tensor.ts";
 import type { Report, ReportSection } from "../../../reports/html.ts";

@@ -10,7 +10,8 @@
 
 import { CIFAR10_BATCH_RECORDS } from "../../../datasets/cifar10.ts";
 import { exists, joinPath } from "../../../datasets/records.ts";
-import { filterGridSection, formatPercent, trainingReport } from "../../../reports/run_report.ts";
+import { formatPercent } from "../../../reports/format.ts";
+import { filterGridSection, trainingReport } from "../../../reports/run_report.ts";
 import {
   configOf,
   dataOf,
@@ -18,13 +19,13 @@ import {
   epochsOf,
   type Experiment,
   type ExperimentOptions,
-  ExperimentUsageError,
   numTrainOf,
   runByLabel,
   runNumbers,
   trainTask,
 } from "./common.ts";
 import type { CnnModelSpec, Task } from "./tasks.ts";
+import { UsageError } from "../cli.ts";
 
 /** The course's convnet: 32 filters 7×7, hidden 100, as `ThreeLayerConvNet`'s defaults. */
 function convnetModel(options: Partial<Omit<CnnModelSpec, "kind">>): CnnModelSpec {
@@ -57,7 +58,7 @@ export async function availableCifar10Training(dir: string): Promise<{ images: n
  * whole training split (49,000 for CIFAR-10, the 1,000 of the sample),
  * checked against what the dataset holds.
  *
- * @throws ExperimentUsageError when CIFAR-10's batches cannot supply them (naming what is there and what to pass)
+ * @throws UsageError when CIFAR-10's batches cannot supply them (naming what is there and what to pass)
  */
 export async function convnetNumTrain(options: ExperimentOptions): Promise<number> {
   const [kind, ...rest] = options.dataset.split(":");
@@ -66,7 +67,7 @@ export async function convnetNumTrain(options: ExperimentOptions): Promise<numbe
   if (kind === "sample") {
     const n = options.numTrain ?? SAMPLE_TRAIN;
     if (n > SAMPLE_TRAIN) {
-      throw new ExperimentUsageError(`--num-train ${n} is more than the sample's ${SAMPLE_TRAIN} training images`);
+      throw new UsageError(`--num-train ${n} is more than the sample's ${SAMPLE_TRAIN} training images`);
     }
     return n;
   }
@@ -77,7 +78,7 @@ export async function convnetNumTrain(options: ExperimentOptions): Promise<numbe
       const have = batches.length === 0
         ? "no training batches"
         : `only ${batches.map((b) => `data_batch_${b}`).join(", ")}`;
-      throw new ExperimentUsageError(
+      throw new UsageError(
         `convnet: ${dir} holds ${have}, so ${
           images.toLocaleString("en-US")
         } consecutive training images from data_batch_1; ` +

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { formatPercent } from "../../../reports/format.ts";
 import { trainingReport } from "../../../reports/run_report.ts";
 import { dropoutSpec } from "../../../reports/specs.ts";
 import {
@@ -71,7 +72,7 @@ export const dropoutExperiment: Experiment = {
       const n = runNumbers(runByLabel(outcome, dropoutLabel(p)));
       return n.finalTrainAcc === null || n.finalValAcc === null ? null : n.finalTrainAcc - n.finalValAcc;
     };
-    const pt = (v: number | null) => (v === null ? "n/a" : `${(100 * v).toFixed(1)} points`);
+    const pt = (v: number | null) => formatPercent(v, { digits: 1, unit: "points" }) ?? "n/a";
     const report = trainingReport({
       title: outcome.options.quick ? `${this.title} (quick)` : this.title,
       description:

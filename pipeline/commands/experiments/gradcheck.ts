@@ -10,7 +10,11 @@ import type { Report, ReportTable } from "../../../reports/html.ts";
 import { gradientCheckSection } from "../../../reports/run_report.ts";
 import type { GradientCheckRow } from "../../../reports/specs.ts";
 import { configOf, type Experiment } from "./common.ts";
-import { GRADIENT_CHECKS, type GradientCheckResult, type VanishingGradientRow } from "./gradient_checks.ts";
+import {
+  GRADIENT_CHECKS,
+  type GradientCheckResult,
+  type VanishingGradientRow,
+} from "../../../layers/gradient_checks.ts";
 import type { Task } from "./tasks.ts";
 
 const MODEL_CHECKS = new Set(["fc-net", "convnet"]);

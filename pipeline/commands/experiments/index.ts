@@ -16,7 +16,6 @@ import { layernormExperiment } from "./layernorm.ts";
 import { weightScaleExperiment } from "./weight_scale.ts";
 
 export type { Experiment, ExperimentOptions, ExperimentOutcome, ExperimentReport } from "./common.ts";
-export { ExperimentUsageError } from "./common.ts";
 
 /** Every experiment, in notebook order. */
 export const EXPERIMENTS: readonly Experiment[] = Object.freeze([

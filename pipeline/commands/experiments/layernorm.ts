@@ -8,6 +8,7 @@
  * @module
  */
 
+import { formatPercent } from "../../../reports/format.ts";
 import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import { BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
@@ -35,7 +36,7 @@ export const layernormExperiment: Experiment = {
   },
   report(outcome) {
     const bestVal = (label: string) => runNumbers(runByLabel(outcome, label)).bestValAcc;
-    const pct = (v: number | null) => (v === null ? "n/a" : `${(100 * v).toFixed(1)} %`);
+    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
     const across = (norm: string) =>
       BATCH_SIZES.map((b) => `batch ${b} ${pct(bestVal(batchSizeLabel(norm, b)))}`).join(", ");
     const all = outcome.runs.map((r) => r.label);

@@ -10,7 +10,7 @@
 
 import type { ReportTable } from "../../../reports/html.ts";
 import { meanFinalLoss } from "../../../reports/run_data.ts";
-import { formatPercent } from "../../../reports/run_report.ts";
+import { formatPercent, percentCell } from "../../../reports/format.ts";
 import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../../reports/specs.ts";
 import {
   configOf,
@@ -22,7 +22,6 @@ import {
   fcModel,
   logspace,
   numTrainOf,
-  percentCell,
   runByLabel,
   runNumbers,
   trainTask,

@@ -3,32 +3,28 @@
  * sandwich layer and model, on the notebooks' shapes and seeds
  * (`RandomState(231)`), in float64 with centered differences (h = 1e-5
  * unless the notebook says otherwise), each gradient against the bound the
- * test suite holds it to. The `gradcheck` experiment runs them (one task per
- * check, on Web Workers) and `tests/experiments_test.ts` asserts that they
- * all pass, so the report and the tests cannot drift apart.
+ * test suite holds it to. `tests/gradient_checks_test.ts` asserts each one
+ * (one test per check) and the `gradcheck` experiment runs and reports them
+ * (one task per check, on Web Workers), so the report and the tests cannot
+ * drift apart.
  *
  * @module
  */
 
-import { affineBackward, affineForward } from "../../../layers/affine.ts";
-import {
-  batchnormBackward,
-  batchnormBackwardAlt,
-  batchnormForward,
-  type BatchnormParam,
-} from "../../../layers/batchnorm.ts";
-import { convBackwardFast, convForwardFast } from "../../../layers/conv_fast.ts";
-import { convBackwardNaive, convForwardNaive } from "../../../layers/conv_naive.ts";
-import { dropoutBackward, dropoutForward, type DropoutParam } from "../../../layers/dropout.ts";
-import { evalNumericalGradient, evalNumericalGradientArray, relError } from "../../../layers/gradient_check.ts";
-import { layernormBackward, layernormForward } from "../../../layers/layernorm.ts";
-import { maxPoolBackwardFast, maxPoolForwardFast } from "../../../layers/max_pool_fast.ts";
-import { maxPoolBackwardNaive, maxPoolForwardNaive } from "../../../layers/max_pool_naive.ts";
-import { FullyConnectedNet, type Normalization } from "../../../layers/models/fully_connected_net.ts";
-import type { Model } from "../../../layers/models/model.ts";
-import { ThreeLayerConvNet } from "../../../layers/models/three_layer_convnet.ts";
-import { RandomState } from "../../../layers/random.ts";
-import { reluBackward, reluForward } from "../../../layers/relu.ts";
+import { affineBackward, affineForward } from "./affine.ts";
+import { batchnormBackward, batchnormBackwardAlt, batchnormForward, type BatchnormParam } from "./batchnorm.ts";
+import { convBackwardFast, convForwardFast } from "./conv_fast.ts";
+import { convBackwardNaive, convForwardNaive } from "./conv_naive.ts";
+import { dropoutBackward, dropoutForward, type DropoutParam } from "./dropout.ts";
+import { evalNumericalGradient, evalNumericalGradientArray, relError } from "./gradient_check.ts";
+import { layernormBackward, layernormForward } from "./layernorm.ts";
+import { maxPoolBackwardFast, maxPoolForwardFast } from "./max_pool_fast.ts";
+import { maxPoolBackwardNaive, maxPoolForwardNaive } from "./max_pool_naive.ts";
+import { FullyConnectedNet, type Normalization } from "./models/fully_connected_net.ts";
+import type { Model } from "./models/model.ts";
+import { ThreeLayerConvNet } from "./models/three_layer_convnet.ts";
+import { RandomState } from "./random.ts";
+import { reluBackward, reluForward } from "./relu.ts";
 import {
   affineBatchnormReluBackward,
   affineBatchnormReluForward,
@@ -42,13 +38,26 @@ import {
   convReluForward,
   convReluPoolBackward,
   convReluPoolForward,
-} from "../../../layers/sandwich.ts";
-import { softmaxLoss } from "../../../layers/softmax_loss.ts";
-import { spatialBatchnormBackward, spatialBatchnormForward } from "../../../layers/spatial_batchnorm.ts";
-import { spatialGroupnormBackward, spatialGroupnormForward } from "../../../layers/spatial_groupnorm.ts";
-import { svmLoss } from "../../../layers/svm_loss.ts";
-import { clone, map, scale, type Tensor } from "../../../layers/tensor.ts";
-import type { GradientCheckRow } from "../../../reports/specs.ts";
+} from "./sandwich.ts";
+import { softmaxLoss } from "./softmax_loss.ts";
+import { spatialBatchnormBackward, spatialBatchnormForward } from "./spatial_batchnorm.ts";
+import { spatialGroupnormBackward, spatialGroupnormForward } from "./spatial_groupnorm.ts";
+import { svmLoss } from "./svm_loss.ts";
+import { clone, map, scale, type Tensor } from "./tensor.ts";
+
+/** One gradient compared with its numeric estimate. */
+export interface GradientCheckRow {
+  /** Layer or model under test (`"affine"`, `"batchnorm"`, …). */
+  layer: string;
+  /** Which gradient (`"dx"`, `"dW1"`, …). */
+  gradient: string;
+  /** `relError(analytic, numeric)`: max |a − n| / max(1e-8, |a| + |n|). */
+  relError: number;
+  /** The test's bound for this gradient. */
+  threshold: number;
+  /** Whether relError ≤ threshold. */
+  pass: boolean;
+}
 
 /**
  * A gradient whose true value is exactly zero (a bias right before batch
@@ -178,6 +187,61 @@ function checkModel(
 }
 
 const labels = (t: Tensor) => Int32Array.from(t.data);
+
+/**
+ * The fully connected net of the notebook's gradient-check cell: hidden
+ * sizes [20, 30] on inputs of 15 features, 10 classes, weight scale 5e-2,
+ * float64, weights drawn from `random`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { notebookFcNet } from "./gradient_checks.ts";
+ * import { RandomState } from "./random.ts";
+ *
+ * const model = notebookFcNet(new RandomState(231), null, 0);
+ * assertEquals(model.params.W2.shape, [20, 30]);
+ * ```
+ */
+export function notebookFcNet(random: RandomState, normalization: Normalization, reg: number): FullyConnectedNet {
+  return new FullyConnectedNet([20, 30], {
+    inputDim: 15,
+    numClasses: 10,
+    normalization,
+    reg,
+    weightScale: 5e-2,
+    dtype: "float64",
+    random,
+  });
+}
+
+/**
+ * The notebook's three-layer convnet gradient-check cell: `RandomState(231)`
+ * draws X (2, 3, 16, 16), labels y (2,), then the net's weights (3 filters
+ * 3×3, hidden 7, float64).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { notebookConvNetCase } from "./gradient_checks.ts";
+ *
+ * const { model, X, y } = notebookConvNetCase();
+ * assertEquals([X.shape, y.length, model.params.W1.shape], [[2, 3, 16, 16], 2, [3, 3, 3, 3]]);
+ * ```
+ */
+export function notebookConvNetCase(): { model: ThreeLayerConvNet; X: Tensor; y: Int32Array } {
+  const rs = new RandomState(231);
+  const X = rs.randn(2, 3, 16, 16), y = labels(rs.randint(10, undefined, [2]) as Tensor);
+  const model = new ThreeLayerConvNet({
+    numFilters: 3,
+    filterSize: 3,
+    inputDim: [3, 16, 16],
+    hiddenDim: 7,
+    dtype: "float64",
+    random: rs,
+  });
+  return { model, X, y };
+}
 
 /**
  * Every gradient check, in the order the notebooks meet the layers. The
@@ -434,15 +498,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
       const parts = [];
       for (const normalization of [null, "batchnorm", "layernorm"] as Normalization[]) {
         for (const reg of [0, 3.14]) {
-          const model = new FullyConnectedNet([20, 30], {
-            inputDim: 15,
-            numClasses: 10,
-            normalization,
-            reg,
-            weightScale: 5e-2,
-            dtype: "float64",
-            random: rs,
-          });
+          const model = notebookFcNet(rs, normalization, reg);
           const layer = `FullyConnectedNet (${normalization ?? "no norm"}, reg ${reg})`;
           parts.push(
             checkModel(layer, model, X, y, 1e-3, { vanish: normalization === "batchnorm" ? ["b1", "b2"] : [] }),
@@ -456,16 +512,7 @@ export const GRADIENT_CHECKS: readonly GradientCheck[] = Object.freeze([
     name: "convnet",
     description: "ThreeLayerConvNet, 3 filters 3×3, hidden 7, on X (2, 3, 16, 16), h = 1e-6 (the notebook's cell)",
     run() {
-      const rs = new RandomState(231);
-      const X = rs.randn(2, 3, 16, 16), y = labels(rs.randint(10, undefined, [2]) as Tensor);
-      const model = new ThreeLayerConvNet({
-        numFilters: 3,
-        filterSize: 3,
-        inputDim: [3, 16, 16],
-        hiddenDim: 7,
-        dtype: "float64",
-        random: rs,
-      });
+      const { model, X, y } = notebookConvNetCase();
       return result("convnet", [checkModel("ThreeLayerConvNet", model, X, y, 1e-1, { h: 1e-6 })]);
     },
   },
