@@ -6,12 +6,12 @@
  */
 
 import type { Labels, Model } from "../layers/models/model.ts";
-import type { RandomState } from "../layers/random.ts";
+import { RandomState } from "../layers/random.ts";
 import { clone, type Tensor } from "../layers/tensor.ts";
 import { checkAccuracy, drawAccuracySubsample } from "./check_accuracy.ts";
 import type { Step, Stop, TrainEvent } from "./messages.ts";
 import type { EpochRecord } from "./store/records.ts";
-import { isAccuracyCheck, isEpochEnd, type Schedule } from "./schedule.ts";
+import { extraCheckSeed, isAccuracyCheck, isEpochEnd, isExtraCheck, type Schedule } from "./schedule.ts";
 import type { StepGate } from "./step_gate.ts";
 import { captureSnapshot, firstNonFinite, type SolverState } from "./training_state.ts";
 
@@ -43,6 +43,16 @@ export interface EvaluationStageOptions {
   gate: StepGate;
   /** Examples per check forward pass. Default 100. */
   checkBatchSize?: number;
+  /**
+   * Extra accuracy checks every this many steps besides the course's (0: none;
+   * see `isExtraCheck`). Their training subsamples come from a generator of
+   * their own (`extraCheckSeed(checkSeed, t)`), never from `random`, so the
+   * minibatches, dropout masks and loss history are those of a run without
+   * them; they count as checks otherwise (histories, best parameters). Default 0.
+   */
+  checkEvery?: number;
+  /** Seeds the extra checks' generators (the run's seed). Default 0. */
+  checkSeed?: number;
   /** Readable-side queue size (events). Default 1. */
   highWaterMark?: number;
   /** Clock in ms. Default `performance.now`. */
@@ -53,7 +63,7 @@ export interface EvaluationStageOptions {
  * {@link Step} → {@link TrainEvent}s, as the body of the course's `train`
  * loop after `_step`: appends the loss, emits an `iteration` record; after
  * an epoch's last step counts the epoch; at the first step, every epoch end
- * and the last step checks training and validation accuracy, keeps a copy of
+ * and the last step (and every `checkEvery`-th step) checks training and validation accuracy, keeps a copy of
  * the parameters when validation accuracy beats the best (strictly), and
  * emits an `epoch` record — with a snapshot of the run at epoch ends.
  * After the last step it emits the `end` record; a {@link Stop} becomes a
@@ -77,6 +87,8 @@ export function evaluationStage(options: EvaluationStageOptions): TransformStrea
     modelRandom,
     gate,
     checkBatchSize = 100,
+    checkEvery = 0,
+    checkSeed = 0,
     highWaterMark = 1,
     now = () => performance.now(),
   } = options;
@@ -113,13 +125,15 @@ export function evaluationStage(options: EvaluationStageOptions): TransformStrea
         });
         const epochEnd = isEpochEnd(schedule, t);
         if (epochEnd) state.epoch += 1;
-        if (isAccuracyCheck(schedule, t)) {
+        const extra = isExtraCheck(schedule, t, checkEvery);
+        if (extra || isAccuracyCheck(schedule, t)) {
+          const checkRandom = extra ? new RandomState(extraCheckSeed(checkSeed, t)) : random;
           const trainIdx = step.trainCheck !== undefined
             ? step.trainCheck
-            : drawAccuracySubsample(xTrain.shape[0], numTrainSamples, random);
+            : drawAccuracySubsample(xTrain.shape[0], numTrainSamples, checkRandom);
           const valIdx = step.valCheck !== undefined
             ? step.valCheck
-            : drawAccuracySubsample(xVal.shape[0], numValSamples, random);
+            : drawAccuracySubsample(xVal.shape[0], numValSamples, checkRandom);
           const trainAcc = checkAccuracy(model, xTrain, yTrain, { indices: trainIdx, batchSize: checkBatchSize });
           const valAcc = checkAccuracy(model, xVal, yVal, { indices: valIdx, batchSize: checkBatchSize });
           state.trainAccHistory.push(trainAcc);

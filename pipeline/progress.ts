@@ -46,6 +46,13 @@ export function formatEpochLine(epoch: number, numEpochs: number, trainAcc: numb
   return `(Epoch ${epoch} / ${numEpochs}) train acc: ${formatFixed(trainAcc)}; val_acc: ${formatFixed(valAcc)}`;
 }
 
+/** `(Iteration 500 / 980) train acc: 0.412000; val_acc: 0.398000`: an extra check inside an epoch. */
+export function formatCheckLine(iteration: number, numIterations: number, trainAcc: number, valAcc: number): string {
+  return `(Iteration ${iteration} / ${numIterations}) train acc: ${formatFixed(trainAcc)}; val_acc: ${
+    formatFixed(valAcc)
+  }`;
+}
+
 /** Carriage return and ANSI "erase to end of line": what the progress bar starts each redraw with. */
 const LINE_CLEAR = "\r\u001b[K";
 
@@ -152,7 +159,12 @@ export function progressSink(options: ProgressSinkOptions = {}): WritableStream<
           break;
         case "epoch":
           epoch = record.epoch;
-          await line(formatEpochLine(record.epoch, start?.numEpochs ?? NaN, record.trainAcc, record.valAcc));
+          // An extra check of --check-every falls inside an epoch: it is named by its iteration.
+          await line(
+            !record.epochEnd && record.iteration > 1
+              ? formatCheckLine(record.iteration, start?.numIterations ?? NaN, record.trainAcc, record.valAcc)
+              : formatEpochLine(record.epoch, start?.numEpochs ?? NaN, record.trainAcc, record.valAcc),
+          );
           break;
         case "end":
           await finish();

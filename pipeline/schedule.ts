@@ -59,6 +59,46 @@ export function isAccuracyCheck(s: Schedule, t: number): boolean {
   return t === 0 || t === s.numIterations - 1 || isEpochEnd(s, t);
 }
 
+/**
+ * Whether step `t` gets an extra accuracy check of `--check-every N`: every
+ * N-th step (t + 1 divisible by N) that is not already one of the course's
+ * checks ({@link isAccuracyCheck}). `every` 0 means none.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { courseSchedule, isExtraCheck } from "./schedule.ts";
+ * const s = courseSchedule({ numTrain: 1000, batchSize: 50, numEpochs: 2 }); // 20 steps per epoch
+ * const steps = [...Array(s.numIterations).keys()].filter((t) => isExtraCheck(s, t, 8));
+ * assertEquals(steps, [7, 15, 23, 31]); // t + 1 = 8, 16, 24, 32; 40 is an epoch end
+ * ```
+ */
+export function isExtraCheck(s: Schedule, t: number, every: number): boolean {
+  return every > 0 && (t + 1) % every === 0 && !isAccuracyCheck(s, t);
+}
+
+/**
+ * The seed of the generator that draws the training subsample of the extra
+ * check after step `t` (a 32-bit mix of the run's check seed and the step),
+ * so that extra checks take nothing from the run's own generator and a
+ * resumed run draws the same subsamples as an uninterrupted one.
+ *
+ * @example
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { extraCheckSeed } from "./schedule.ts";
+ * assertEquals(extraCheckSeed(0, 99), extraCheckSeed(0, 99));
+ * assert(extraCheckSeed(0, 99) !== extraCheckSeed(1, 99) && extraCheckSeed(0, 99) !== extraCheckSeed(0, 100));
+ * ```
+ */
+export function extraCheckSeed(seed: number, t: number): number {
+  // murmur3's 32-bit finaliser over seed and step: neighbouring inputs give unrelated seeds.
+  let h = (Math.imul(seed >>> 0, 0x9e3779b1) ^ (t + 1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** The epoch (from 0) that step `t` belongs to. */
 export function epochOf(s: Schedule, t: number): number {
   return Math.floor(t / s.iterationsPerEpoch);

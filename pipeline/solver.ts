@@ -120,6 +120,16 @@ export interface SolverOptions {
   /** Examples per forward pass of an accuracy check. Default 100. */
   checkBatchSize?: number;
   /**
+   * Extra accuracy checks every this many steps besides the course's (first
+   * step, epoch ends, last step); 0 for none. Their subsamples are drawn from
+   * generators of their own (seeded from `checkSeed` and the step), so the
+   * minibatches, dropout masks and loss history are those of a run without
+   * them; the best parameters are chosen over every check. Default 0.
+   */
+  checkEvery?: number;
+  /** Seeds the extra checks' generators. Default `seed`, else 0. */
+  checkSeed?: number;
+  /**
    * `"replacement"` (the course: every step draws `choice(numTrain, batchSize)`)
    * or `"shuffle"` (a `permutation(numTrain)` per epoch, sliced into batches;
    * see {@link BatchSampler}). Default `"replacement"`.
@@ -323,6 +333,7 @@ export class Solver {
       if (v !== undefined && v !== null) checkCount(k, v, 1);
     }
     checkCount("checkBatchSize", this.#options.checkBatchSize, 1);
+    checkCount("checkEvery", options.checkEvery ?? 0, 0);
     checkCount("printEvery", this.#options.printEvery, 1);
     for (const [k, v] of Object.entries(options.highWaterMarks ?? {})) checkCount(`highWaterMarks.${k}`, v, 0);
     this.schedule = courseSchedule({
@@ -593,6 +604,8 @@ export class Solver {
         modelRandom: this.modelRandom ?? null,
         gate,
         checkBatchSize: o.checkBatchSize,
+        checkEvery: o.checkEvery ?? 0,
+        checkSeed: o.checkSeed ?? o.seed ?? 0,
         highWaterMark: hwm.events,
       }));
     try {

@@ -90,12 +90,16 @@ export type UpdateRule = (w: Tensor, dw: Tensor, config?: OptimConfig) => Update
  * The rules' names in code, in the order help texts list them: the one table
  * from which the command-line spellings ({@link UPDATE_RULE_FLAGS}) derive.
  */
-export const UPDATE_RULE_NAMES = Object.freeze(
-  ["sgd", "sgdMomentum", "rmsprop", "adam", "sgdNesterov", "sgdWeightDecay", "adamw"] as const,
-);
+export const UPDATE_RULE_NAMES = Object.freeze(["sgd", "sgdMomentum", "rmsprop", "adam"] as const);
+
+/**
+ * The rules beyond the course's, in PyTorch's formulation: reached on the command line through `--nesterov` and
+ * `--weight-decay` ({@link recipeUpdateRule}), not as `--update-rule` names.
+ */
+export const RECIPE_RULE_NAMES = Object.freeze(["sgdNesterov", "sgdWeightDecay", "adamw"] as const);
 
 /** The names of the rules in `updateRules`. */
-export type UpdateRuleName = typeof UPDATE_RULE_NAMES[number];
+export type UpdateRuleName = typeof UPDATE_RULE_NAMES[number] | typeof RECIPE_RULE_NAMES[number];
 
 /**
  * The rules by their command-line spelling, the code name in kebab case
@@ -106,7 +110,7 @@ export type UpdateRuleName = typeof UPDATE_RULE_NAMES[number];
  * import { assertEquals } from "@std/assert";
  * import { UPDATE_RULE_FLAGS } from "./update_rules.ts";
  * assertEquals(UPDATE_RULE_FLAGS["sgd-momentum"], "sgdMomentum");
- * assertEquals(Object.keys(UPDATE_RULE_FLAGS).slice(0, 4), ["sgd", "sgd-momentum", "rmsprop", "adam"]);
+ * assertEquals(Object.keys(UPDATE_RULE_FLAGS), ["sgd", "sgd-momentum", "rmsprop", "adam"]);
  * ```
  */
 export const UPDATE_RULE_FLAGS: Readonly<Record<string, UpdateRuleName>> = Object.freeze(

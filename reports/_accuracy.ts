@@ -22,7 +22,7 @@ export function accuracyChartRows(runs: readonly LabelledRun[]): AccuracyChartRo
 export const accuracyTooltip = (runTitle: string) => [
   { field: "run", type: "nominal" as const, title: runTitle },
   { field: "split", type: "nominal" as const, title: "Split" },
-  { field: "epoch", type: "quantitative" as const, title: "Epoch", format: "d" },
+  { field: "epoch", type: "quantitative" as const, title: "Epoch", format: ".2~f" },
   { field: "iteration", type: "quantitative" as const, title: "Iteration", format: ",d" },
   { field: "accuracy", type: "quantitative" as const, title: "Accuracy", format: ".2%" },
 ];

@@ -76,6 +76,8 @@ export interface ReportSection {
   imageColumns?: number;
   /** On a live page, which records this chart grows with: loss rows or accuracy rows (dataset `loss` / `accuracy`). */
   live?: "loss" | "accuracy";
+  /** A second table behind a toggle (`<details>`, no script), under the first: e.g. every setting, not only those that differ. */
+  more?: { summary: string; table: ReportTable };
 }
 
 /** A headline number shown at the top of the page. */
@@ -357,6 +359,8 @@ dl.config { display: grid; grid-template-columns: minmax(140px, max-content) 1fr
 dl.config dt, dl.config dd { margin: 0; padding: 6px 14px; border-bottom: 1px solid var(--hair); font-family: var(--mono); font-size: 12.5px; overflow-wrap: anywhere; }
 dl.config dt { color: var(--muted); background: var(--soft); }
 dl.config dt:nth-last-of-type(1), dl.config dd:nth-last-of-type(1) { border-bottom: 0; }
+details.more { margin: 12px 0 0; }
+details.more > summary { cursor: pointer; color: var(--accent); font-size: 14px; }
 footer { margin: 56px 0 0; padding-top: 16px; border-top: 1px solid var(--hair); color: var(--faint); font-size: 12.5px; }
 #vg-tooltip-element { font-family: ${REPORT_FONT}; font-size: 12.5px; border-radius: 8px; box-shadow: 0 4px 14px rgba(31, 35, 40, .15); }
 @media (max-width: 640px) { .page { padding: 28px 16px 48px; } h1 { font-size: 24px; } }
@@ -414,6 +418,13 @@ export async function renderReportHtml(report: Report, assets: PageAssets): Prom
       );
     }
     if (section.table) body.push(tableHtml(section.table, `section "${section.heading}"`));
+    if (section.more) {
+      body.push(
+        `<details class="more"><summary>${escapeHtml(section.more.summary)}</summary>\n${
+          tableHtml(section.more.table, `section "${section.heading}" (more)`)
+        }\n</details>`,
+      );
+    }
     if (section.images) body.push(imagesHtml(section.images, `section "${section.heading}"`, section.imageColumns));
     parts.push(`<section id="${id}">\n${body.filter(Boolean).join("\n")}\n</section>`);
   }

@@ -21,6 +21,7 @@
 import { chartLabel } from "./chart_label.ts";
 import { formatPercent } from "./format.ts";
 import { addToAverage, defaultSmoothingSpan, keepsLossStep, lossStride, movingAverage } from "./loss_smoothing.ts";
+import { checkEpoch } from "./run_data.ts";
 
 /** What a live page listens to (the report's `live` options, as the page's JSON carries them). */
 export interface LiveConfig {
@@ -104,6 +105,7 @@ export function followRun(page: LivePage): void {
     stride: number;
     average: ReturnType<typeof movingAverage>;
     planned: number;
+    perEpoch: number;
     started: boolean;
     iteration: number;
     loss: number;
@@ -119,6 +121,7 @@ export function followRun(page: LivePage): void {
       stride: 1,
       average: movingAverage(1),
       planned: 0,
+      perEpoch: 0,
       started: false,
       iteration: 0,
       loss: NaN,
@@ -129,6 +132,7 @@ export function followRun(page: LivePage): void {
       if (st.started) return;
       st.started = true;
       st.planned = num(r.numIterations);
+      st.perEpoch = num(r.iterationsPerEpoch);
       st.stride = lossStride(st.planned, cfg.maxPoints || 1000);
       st.average = movingAverage(cfg.smoothingSpan || defaultSmoothingSpan(st.planned));
       return;
@@ -144,7 +148,9 @@ export function followRun(page: LivePage): void {
         rows.loss.push({ run, iteration, epoch: r.epoch, loss, smoothed });
       }
     } else if (r.kind === "epoch") {
-      const base = { run, epoch: r.epoch, iteration: r.iteration };
+      // A check of --check-every sits between the epoch ends, as the report draws it.
+      const epoch = checkEpoch(num(r.epoch), num(r.iteration), r.epochEnd === true, st.perEpoch);
+      const base = { run, epoch, iteration: r.iteration };
       const trainAcc = num(r.trainAcc);
       st.valAcc = num(r.valAcc);
       if (Number.isFinite(trainAcc)) rows.accuracy.push({ split: "training", accuracy: trainAcc, ...base });
@@ -220,6 +226,7 @@ const INLINED = [
   defaultSmoothingSpan,
   movingAverage,
   addToAverage,
+  checkEpoch,
   followRun,
 ];
 

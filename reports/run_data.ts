@@ -238,7 +238,7 @@ export function lossRows(run: LabelledRun, options: LossRowsOptions = {}): LossR
 export interface AccuracyRow {
   /** Run label, as shown in legends. */
   run: string;
-  /** Completed epochs at the check. */
+  /** Completed epochs at the check; for a check inside an epoch, its fraction (iteration / iterations per epoch). */
   epoch: number;
   /** Steps taken at the check. */
   iteration: number;
@@ -248,11 +248,42 @@ export interface AccuracyRow {
   accuracy: number;
 }
 
-/** A run's accuracy checks as rows, two per check (train, val); non-finite accuracies are skipped. */
+/**
+ * Where an accuracy check sits on an epoch axis: its completed epochs, or for
+ * a check inside an epoch (`--check-every`) its fraction of the epochs
+ * (iteration / iterations per epoch), so it falls between the epoch ends. The
+ * first check (after step 1) stays at epoch 0, as the course draws it. The
+ * live page inlines this function: it uses nothing outside its body.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkEpoch } from "./run_data.ts";
+ * assertEquals(checkEpoch(0, 10, false, 20), 0.5); // a check at step 10 of a 20-step epoch
+ * assertEquals(checkEpoch(1, 20, true, 20), 1);
+ * assertEquals(checkEpoch(0, 1, false, 20), 0);
+ * ```
+ */
+export function checkEpoch(epoch: number, iteration: number, epochEnd: boolean, iterationsPerEpoch?: number): number {
+  const inside = !epochEnd && iteration > 1 && typeof iterationsPerEpoch === "number" && iterationsPerEpoch > 0;
+  return inside ? iteration / iterationsPerEpoch : epoch;
+}
+
+/**
+ * A run's accuracy checks as rows, two per check (train, val); non-finite
+ * accuracies are skipped. A check inside an epoch sits at its fraction of
+ * the epochs ({@link checkEpoch}).
+ */
 export function accuracyRows(run: LabelledRun): AccuracyRow[] {
   const rows: AccuracyRow[] = [];
-  for (const c of runSeries(run.records).checks) {
-    const base = { run: run.label, epoch: c.epoch, iteration: c.iteration };
+  const series = runSeries(run.records);
+  const perEpoch = series.start?.iterationsPerEpoch;
+  for (const c of series.checks) {
+    const base = {
+      run: run.label,
+      epoch: checkEpoch(c.epoch, c.iteration, c.epochEnd, perEpoch),
+      iteration: c.iteration,
+    };
     if (Number.isFinite(c.trainAcc)) rows.push({ ...base, split: "train", accuracy: c.trainAcc });
     if (Number.isFinite(c.valAcc)) rows.push({ ...base, split: "val", accuracy: c.valAcc });
   }
