@@ -19,13 +19,14 @@
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { gemmBackend } from "../../layers/kernels/gemm.ts";
-import { type RunServer, serveRun } from "../../reports/live_server.ts";
-import { writeReport } from "../../reports/render.ts";
+// The report renderer (vega) and the live server load only when an in-process run needs them: `--plan FILE
+// --index I` starts once per run of a sweep and must be ready in a fraction of a second.
+import type { RunServer } from "../../reports/live_server.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
 import { formatDuration } from "../../reports/format.ts";
-import { trainingReport } from "../../reports/run_report.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { fileNameOf } from "./experiments/common.ts";
+import { expandSeeds, MAX_SEEDS, type SeedGroup } from "./experiments/seeds.ts";
 import {
   type Experiment,
   type ExperimentOptions,
@@ -37,6 +38,7 @@ import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
 import type { TrainEvent } from "../messages.ts";
 import type { TrainRecord } from "../store/records.ts";
 import { prepareRunLog, runLogSink } from "../store/run_log.ts";
+import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
 import {
   count,
@@ -56,8 +58,21 @@ const KEY_NUMBERS_SHOWN = 12;
 
 /** Flags of the command, as `node:util` parseArgs takes them. */
 const FLAGS = flagTable(
-  ["dataset", "workers", "num-train", "epochs", "seed", "out", "gemm"] as const,
-  ["quick", "serve", "quiet", "list", "help"] as const,
+  [
+    "dataset",
+    "workers",
+    "num-train",
+    "epochs",
+    "seed",
+    "seeds",
+    "out",
+    "gemm",
+    "plan",
+    "index",
+    "sbatch",
+    "slots",
+  ] as const,
+  ["quick", "serve", "quiet", "list", "help", "collect", "force", "allow-backend-change"] as const,
 );
 
 const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
@@ -67,6 +82,14 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "num-train": "--num-train N",
   "epochs": "--epochs N",
   "seed": "--seed S",
+  "seeds": "--seeds K",
+  "plan": "--plan FILE",
+  "index": "--index I",
+  "collect": "--collect",
+  "sbatch": "--sbatch FILE",
+  "slots": "--slots K",
+  "force": "--force",
+  "allow-backend-change": "--allow-backend-change",
   "out": "--out DIR",
   "serve": "--serve",
   "gemm": "--gemm blas|wasm|ts|auto",
@@ -79,6 +102,8 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
 export function experimentUsage(): string {
   const width = Math.max(...EXPERIMENTS.map((e) => e.name.length));
   return `Usage: deno task experiment NAME [flags]
+       deno task experiment NAME --plan FILE [--sbatch FILE [--slots K]] [flags]
+       deno task experiment --plan FILE --index I | --collect | --sbatch FILE [--slots K]
        deno task experiment --list
 
 Runs one of the CS231n notebooks' experiments, its independent runs in parallel on Web
@@ -96,6 +121,8 @@ Flags
   --num-train N      training examples (overrides the experiment's)
   --epochs N         epochs (overrides the experiment's)
   --seed S           seed of every run, 0 ≤ S < 2^32 (default 0)
+  --seeds K          repeat every run with K seeds, the first being --seed's; the report adds
+                     each configuration's mean with a min–max band over its seeds (default 1)
   --out DIR          output root (default out)
   --serve            live view: serve <out>/NAME on 127.0.0.1 and stream the records to the page
                      while the runs train; keeps serving the final report until Ctrl-C
@@ -104,6 +131,20 @@ Flags
   --quiet            no progress output
   --list             the experiments, with what --quick changes
   --help             this text
+
+Sweeps on other engines (GNU parallel, Slurm, Kubernetes: README, "Sweeps")
+  --plan FILE        with NAME: write the runs' plan (NDJSON, one line per run) instead of running
+                     them, and print the commands that run it; without NAME: the plan to use
+  --index I          run exactly run I of the plan: a finished run is left alone, an interrupted
+                     one continues from its checkpoint, a locked one is refused
+  --collect          render the report from the plan's finished runs, list the missing ones
+  --sbatch FILE      write a Slurm batch script: the plan as a job array; bash FILE also submits
+                     a collect job that waits for the array
+  --slots K          with --sbatch: array tasks running at once (default all)
+  --force            with NAME --plan: replace a different plan already in FILE
+  --allow-backend-change
+                     with --index: continue a checkpoint written with another gemm backend
+Exit codes with --plan: ${sweepExitCodesText()}
 `;
 }
 
@@ -144,7 +185,43 @@ export interface ExperimentArgs {
   gemm: GemmBackendName | "auto" | undefined;
   /** No progress output. */
   quiet: boolean;
+  /** Seeds per configuration (`--seeds`, default 1). */
+  seeds: number;
+  /** `--plan FILE`: write the plan there instead of running. */
+  plan?: string;
+  /** `--sbatch FILE` (with `plan`): write the Slurm script there too. */
+  sbatch?: string;
+  /** `--slots K` (with `sbatch`). */
+  slots?: number;
+  /** `--force`: replace a different plan in `plan`. */
+  force: boolean;
 }
+
+/** `--plan FILE` without an experiment's name: run one index, collect, or write a Slurm script for the plan. */
+export type PlanArgs =
+  | {
+    action: "index";
+    plan: string;
+    index: number;
+    gemm?: GemmBackendName | "auto";
+    allowBackendChange: boolean;
+    quiet: boolean;
+  }
+  | { action: "collect"; plan: string; quiet: boolean }
+  | { action: "sbatch"; plan: string; sbatch: string; slots?: number };
+
+/** Flags that only go with an experiment's name (they say what to plan or how to run it here). */
+const EXPERIMENT_ONLY = [
+  "dataset",
+  "workers",
+  "num-train",
+  "epochs",
+  "seed",
+  "seeds",
+  "out",
+  "serve",
+  "quick",
+] as const;
 
 /**
  * Parses the command line. Returns `"help"` or `"list"` when those were
@@ -152,7 +229,7 @@ export interface ExperimentArgs {
  *
  * @throws UsageError naming the flag and what it expects
  */
-export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "list" {
+export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs | "help" | "list" {
   const { values, positionals } = parseFlags(args, FLAGS, {
     allowPositionals: true,
     unknownFlagHint: `; expected NAME and ${Object.values(FLAG_HINTS).join(", ")}`,
@@ -161,6 +238,56 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
   if (values.help) return "help";
   if (values.list) return "list";
   const names = EXPERIMENTS.map((e) => e.name).join(", ");
+  for (const flag of ["index", "collect", "allow-backend-change"] as const) {
+    if (values[flag] === undefined) continue;
+    if (values.plan === undefined) throw new UsageError(`--${flag} needs --plan FILE, the plan it works on`);
+    if (positionals.length > 0) {
+      throw new UsageError(
+        `--${flag} works on an existing plan: give --plan FILE without an experiment name (got ${positionals[0]})`,
+      );
+    }
+  }
+  if (values.slots !== undefined && values.sbatch === undefined) {
+    throw new UsageError("--slots goes with --sbatch FILE: the Slurm array's tasks running at once");
+  }
+  const slots = values.slots === undefined ? undefined : positiveInteger("slots", values.slots);
+  if (positionals.length === 0 && values.plan !== undefined) {
+    const given = (Object.keys(values) as (keyof typeof FLAGS)[]).filter((f) => values[f] !== undefined);
+    const other = given.find((f) => (EXPERIMENT_ONLY as readonly string[]).includes(f) || f === "force");
+    if (other !== undefined) {
+      throw new UsageError(
+        `--${other} does not apply to an existing plan: it was planned with its settings (give NAME to plan anew)`,
+      );
+    }
+    const actions = (["index", "collect", "sbatch"] as const).filter((f) => values[f] !== undefined);
+    if (actions.length !== 1) {
+      throw new UsageError(
+        actions.length === 0
+          ? "--plan FILE without an experiment name expects --index I, --collect or --sbatch FILE"
+          : `--${actions[0]} and --${actions[1]} do not go together; give one`,
+      );
+    }
+    const plan = values.plan;
+    if (values.index !== undefined) {
+      if (!/^\d+$/.test(values.index)) {
+        throw new UsageError(`--index expects a run's index, an integer from 0, got ${JSON.stringify(values.index)}`);
+      }
+      for (const flag of ["sbatch"] as const) {
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --index`);
+      }
+      return {
+        action: "index",
+        plan,
+        index: Number(values.index),
+        ...(values.gemm !== undefined ? { gemm: gemmChoice("gemm", values.gemm) } : {}),
+        allowBackendChange: values["allow-backend-change"] === true,
+        quiet: values.quiet === true,
+      };
+    }
+    if (values.gemm !== undefined) throw new UsageError("--gemm goes with NAME or --index: it says how runs compute");
+    if (values.collect) return { action: "collect", plan, quiet: values.quiet === true };
+    return { action: "sbatch", plan, sbatch: values.sbatch!, ...(slots !== undefined ? { slots } : {}) };
+  }
   if (positionals.length === 0) {
     throw new UsageError(`expects an experiment name, one of ${names} (--list describes them)`);
   }
@@ -196,6 +323,23 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
     );
   }
   if (values.seed !== undefined) options.seed = seedValue("seed", values.seed);
+  const seeds = values.seeds === undefined
+    ? 1
+    : positiveInteger("seeds", values.seeds, { max: MAX_SEEDS, why: "seeds per configuration" });
+  if (seeds > 1 && !experiment.trains) {
+    throw new UsageError(`--seeds does not apply to ${experiment.name}: it trains nothing`);
+  }
+  if (values.plan === undefined) {
+    for (const flag of ["sbatch", "force"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --plan FILE`);
+    }
+  } else {
+    for (const flag of ["workers", "serve"] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`--${flag} does not apply with --plan: the engine that runs the plan decides`);
+      }
+    }
+  }
   return {
     experiment,
     options,
@@ -204,6 +348,11 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
     serve: values.serve === true,
     gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
     quiet: values.quiet === true,
+    seeds,
+    ...(values.plan !== undefined ? { plan: values.plan } : {}),
+    ...(values.sbatch !== undefined ? { sbatch: values.sbatch } : {}),
+    ...(slots !== undefined ? { slots } : {}),
+    force: values.force === true,
   };
 }
 
@@ -290,8 +439,9 @@ class Progress {
 }
 
 /** A live page listing every planned run, fed by `serveRun`. */
-function liveReport(experiment: Experiment, tasks: readonly Task[]) {
+async function liveReport(experiment: Experiment, tasks: readonly Task[]) {
   const labels = tasks.filter((t) => t.kind === "train").map((t) => t.label);
+  const { trainingReport } = await import("../../reports/run_report.ts");
   return trainingReport({
     title: `${experiment.title} (live)`,
     description: `${labels.length} runs training: ${
@@ -328,11 +478,19 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     out(experimentList());
     return 0;
   }
+  if ("action" in parsed) {
+    if (parsed.action === "index") return await runPlannedIndex(parsed, { out, err });
+    if (parsed.action === "collect") {
+      return await (await import("./sweep_collect.ts")).collectPlan(parsed, { out, err });
+    }
+    return await (await import("./sweep_plan.ts")).writeSbatchOfPlan(parsed, { out, err });
+  }
   const { experiment, options } = parsed;
   const progressLine = parsed.quiet ? () => {} : err;
   let tasks: Task[];
+  let groups: SeedGroup[];
   try {
-    tasks = await experiment.plan(options);
+    ({ tasks, groups } = expandSeeds(await experiment.plan(options), parsed.seeds));
   } catch (e) {
     if (e instanceof UsageError) {
       err(`experiment: ${e.message}`);
@@ -340,6 +498,14 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     }
     throw e;
   }
+  if (parsed.plan !== undefined) {
+    const { writeExperimentPlan } = await import("./sweep_plan.ts");
+    return await writeExperimentPlan({ ...parsed, experiment: experiment.name, plan: parsed.plan }, tasks, {
+      out,
+      err,
+    });
+  }
+  const { writeReport } = await import("../../reports/render.ts");
   const t0 = performance.now();
   const dir = `${parsed.out.replace(/\/+$/, "") || "/"}/${experiment.name}`;
   const runsDir = `${dir}/runs`;
@@ -387,7 +553,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     if (parsed.serve) {
       const [mine, live] = records.tee();
       records = mine;
-      await writeReport(reportPath, liveReport(experiment, tasks));
+      await writeReport(reportPath, await liveReport(experiment, tasks));
       const labelled = live.pipeThrough(
         new TransformStream<LabelledRecord, TrainRecord>({
           transform({ label, record }, controller) {
@@ -396,7 +562,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
           },
         }),
       );
-      server = await serveRun(dir, labelled);
+      server = await (await import("../../reports/live_server.ts")).serveRun(dir, labelled);
       out(`experiment: live view at ${server.url}`);
       io.onServe?.(server.url);
     }
@@ -430,12 +596,14 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
       workers: batch.workers,
       gemm: gemmText,
     };
-    const { report, keyNumbers } = await experiment.report(outcome);
+    const { experimentReport } = await import("./experiments/seed_report.ts");
+    const { report, keyNumbers } = await experimentReport(experiment, outcome, groups);
     await writeReport(reportPath, report);
     const totalMs = performance.now() - t0;
     const summary = {
       experiment: experiment.name,
       options,
+      ...(parsed.seeds > 1 ? { seeds: parsed.seeds } : {}),
       workers: batch.workers,
       gemm: gemmText,
       wallMs: Math.round(totalMs),

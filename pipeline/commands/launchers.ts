@@ -43,8 +43,11 @@ export function repoRoot(): string {
  * ```
  */
 export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+  return SHELL_SAFE.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
+
+/** Words a POSIX shell reads as they are. */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** `deno task experiment --plan PLAN --index I` with I the engine's placeholder. */
 export function indexCommand(plan: string, index: string): string {

@@ -115,6 +115,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const encoder = new TextEncoder();
 
+/** Options of {@link parsePlan} and {@link readPlan}. */
+export interface ParsePlanOptions {
+  /**
+   * A further check of each run line (the command that runs plans knows
+   * what a configuration must hold; the store does not): a problem in
+   * words, reported with the line and its byte offset, or undefined.
+   */
+  checkRun?: (run: PlanRun) => string | undefined;
+}
+
 /**
  * Parses and checks plan text. The rules: line 1 is a header of format
  * {@link PLAN_FORMAT} naming the experiment, its options (an object), the
@@ -126,9 +136,10 @@ const encoder = new TextEncoder();
  *
  * @param text the file's contents
  * @param source the name errors give for the file. Default `"plan"`
+ * @param options a further check of each run (see {@link ParsePlanOptions})
  * @throws PlanError naming `source`, the line and its byte offset
  */
-export function parsePlan(text: string, source = "plan"): Plan {
+export function parsePlan(text: string, source = "plan", options: ParsePlanOptions = {}): Plan {
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
   const offsets: number[] = [];
@@ -186,6 +197,8 @@ export function parsePlan(text: string, source = "plan"): Plan {
     if (dirs.has(dir)) fail(i, `folder ${JSON.stringify(r.dir)} is also run ${dirs.get(dir)}'s`);
     names.set(name, index);
     dirs.set(dir, index);
+    const problem = options.checkRun?.(r as unknown as PlanRun);
+    if (problem !== undefined) fail(i, problem);
     runs.push(r as unknown as PlanRun);
   }
   if (runs.length !== header.runs) {
@@ -201,12 +214,12 @@ export function parsePlan(text: string, source = "plan"): Plan {
 }
 
 /**
- * Reads and checks a plan file (see {@link parsePlan}).
+ * Reads and checks a plan file (see {@link parsePlan}; `options` adds a check of each run).
  *
  * @throws PlanError naming the file and line; Deno.errors.NotFound when there is no such file
  */
-export async function readPlan(path: string): Promise<Plan> {
-  return parsePlan(await Deno.readTextFile(path), path);
+export async function readPlan(path: string, options: ParsePlanOptions = {}): Promise<Plan> {
+  return parsePlan(await Deno.readTextFile(path), path, options);
 }
 
 /** Writes a plan atomically (see {@link formatPlan}); its folder must exist. */

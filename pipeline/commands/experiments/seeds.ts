@@ -125,3 +125,48 @@ export function expandSeeds<T extends SeededTask>(
   }
   return { tasks: out, groups };
 }
+
+/**
+ * The groups of tasks that {@link expandSeeds} made with `seeds` seeds,
+ * read back from the tasks alone (a plan keeps the tasks, not the groups):
+ * every `seeds` consecutive tasks are one configuration, labelled
+ * {@link seededLabel}(label, seed). With `seeds` = 1 every task is its own
+ * group under its own label.
+ *
+ * @throws RangeError when the tasks are not such a list (a count that `seeds` does not divide, a label without its seed)
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { expandSeeds, seedGroupsOf } from "./seeds.ts";
+ * const { tasks, groups } = expandSeeds([{ label: "a", seed: 5 }, { label: "b", seed: 5 }], 3);
+ * assertEquals(seedGroupsOf(tasks, 3), groups);
+ * ```
+ */
+export function seedGroupsOf(tasks: readonly SeededTask[], seeds: number): SeedGroup[] {
+  if (!Number.isInteger(seeds) || seeds < 1 || seeds > MAX_SEEDS) {
+    throw new RangeError(`seedGroupsOf: seeds ${seeds} is not an integer in [1, ${MAX_SEEDS}]`);
+  }
+  if (seeds === 1) {
+    return tasks.map((t) => ({ label: t.label, runs: [t.label], seeds: t.seed === undefined ? [] : [t.seed] }));
+  }
+  if (tasks.length % seeds !== 0) {
+    throw new RangeError(`seedGroupsOf: ${tasks.length} tasks are not groups of ${seeds} seeds`);
+  }
+  const groups: SeedGroup[] = [];
+  for (let i = 0; i < tasks.length; i += seeds) {
+    const members = tasks.slice(i, i + seeds);
+    const bases = members.map((t) => {
+      const suffix = t.seed === undefined ? undefined : seededLabel("", t.seed);
+      if (suffix === undefined || !t.label.endsWith(suffix)) {
+        throw new RangeError(`seedGroupsOf: task "${t.label}" is not labelled with its seed`);
+      }
+      return t.label.slice(0, -suffix.length);
+    });
+    if (new Set(bases).size !== 1) {
+      throw new RangeError(`seedGroupsOf: tasks ${i} to ${i + seeds - 1} are not one configuration's seeds`);
+    }
+    groups.push({ label: bases[0], runs: members.map((t) => t.label), seeds: members.map((t) => t.seed!) });
+  }
+  return groups;
+}

@@ -16,6 +16,7 @@ import type { CnnModelSpec, FcModelSpec, ModelSpec } from "../../../layers/model
 import { type DataSpec, runTraining, type SolverSpec, type TrainingSpec } from "../../run_training.ts";
 import type { TrainEvent } from "../../messages.ts";
 import type { TrainRecord } from "../../store/records.ts";
+import type { Checkpoint } from "../../store/checkpoint.ts";
 import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
 
 export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, SolverSpec };
@@ -77,14 +78,31 @@ export interface LabelledRecord {
   record: TrainRecord;
 }
 
+/** Files a training task keeps while it runs (a run of a plan does; the Web Workers' runs do not). */
+export interface TaskFiles {
+  /** NDJSON run log (see `store/run_log.ts`). */
+  runLog: string;
+  /** Checkpoint, written at every epoch's end. */
+  checkpoint: string;
+  /** A checkpoint of this run to continue from (it was read from `checkpoint`); the run log keeps its records up to it. */
+  resumeFrom?: Checkpoint;
+}
+
 /**
  * Runs one task here. A training run's records go to `onRecord` as the
  * Solver emits them (a run that stops on a non-finite loss is a result,
- * `stopped: true`, not an error); a gradient check emits none.
+ * `stopped: true`, not an error); a gradient check emits none. With
+ * `files`, a training run also writes its run log and checkpoint, and
+ * continues from `files.resumeFrom` when given (its records then start with
+ * a second `start` record, `resumed: true`).
  *
- * @throws whatever the task throws (a dataset that cannot be read, an unknown check, …)
+ * @throws whatever the task throws (a dataset that cannot be read, an unknown check, a checkpoint of another run, …)
  */
-export async function executeTask(task: Task, onRecord: (record: TrainRecord) => void = () => {}): Promise<TaskResult> {
+export async function executeTask(
+  task: Task,
+  onRecord: (record: TrainRecord) => void = () => {},
+  files?: TaskFiles,
+): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.kind === "gradcheck") {
     const gradCheck = runGradientCheck(task.check);
@@ -109,6 +127,13 @@ export async function executeTask(task: Task, onRecord: (record: TrainRecord) =>
   const { model, solver, stopped: stoppedBy } = await runTraining(task, {
     sinks: [sink],
     cacheData: true,
+    ...(files === undefined ? {} : {
+      runLog: files.runLog,
+      checkpoint: files.checkpoint,
+      beforeTrain: ({ solver }) => {
+        if (files.resumeFrom !== undefined) solver.restore(files.resumeFrom, files.checkpoint);
+      },
+    }),
     run: {
       label: task.label,
       model: { ...task.model, dtype: task.data.dtype },
