@@ -4,9 +4,10 @@
  * the daemons cannot start; on CI (CI=true) they must.
  */
 
-import { assert, assertEquals, assertLessOrEqual } from "@std/assert";
+import { assert, assertEquals, assertLessOrEqual, assertMatch } from "@std/assert";
 import { sbatchScript } from "../pipeline/commands/launchers.ts";
 import { type SlurmCluster, startSlurm } from "./_slurm.ts";
+import { assertSameReport, engineEnv, experiment, keyNumbers, workersSweep } from "./_sweeps.ts";
 
 const onCi = Deno.env.get("CI") === "true";
 const started = await startSlurm();
@@ -91,6 +92,48 @@ Deno.test({
     const lastEnd = Math.max(...calls.filter((c) => c.includes("--index")).map((c) => Number(c[1])));
     assert(Number(collect[0][0]) >= lastEnd, "the collect job started before the array had ended");
     assertLessOrEqual(mostAtOnce(calls.filter((c) => c.includes("--index")).map((c) => [+c[0], +c[1]])), 2);
+  },
+});
+
+Deno.test({
+  name:
+    `the quick weight-scale sweep as a Slurm array with 2 slots and its collect job gives the workers' report${skip}`,
+  ignore: cluster === undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: cluster!.dir, prefix: "sweep-" });
+    const workers = await workersSweep(`${dir}/workers`);
+    const plan = `${dir}/sweep.plan`, file = `${dir}/sweep.sbatch`;
+    const planned = await experiment([
+      "weight-scale",
+      "--quick",
+      "--plan",
+      plan,
+      "--out",
+      `${dir}/slurm`,
+      "--sbatch",
+      file,
+      "--slots",
+      "2",
+    ]);
+    assertEquals(planned.code, 0, planned.err.join("\n"));
+    // As README says: bash FILE submits the array and the collect job that waits for it.
+    const submit = await cluster!.client("bash", [file], { env: engineEnv() });
+    assertEquals(submit.code, 0, submit.stderr);
+    const ids = /submitted job array (\d+) \(10 runs, 2 at once\) and collect job (\d+)/.exec(submit.stdout);
+    assert(ids, submit.stdout);
+    await cluster!.waitFor([ids[1], ids[2]], { timeoutMs: 300_000 });
+    const logs = `${dir}/slurm/weight-scale/slurm`;
+    const collectLog = await Deno.readTextFile(`${logs}/gradstream-weight-scale-collect-${ids[2]}.out`);
+    assertMatch(collectLog, /experiment: report .*\/slurm\/weight-scale\/report\.html \(all 10 runs of /);
+    for (let i = 0; i < 10; i++) {
+      const task = await Deno.readTextFile(`${logs}/gradstream-weight-scale-${ids[1]}_${i}.out`);
+      assertMatch(task, new RegExp(`experiment: run ${i} \\(.*\\): train acc`), `task ${i}`);
+    }
+    assertSameReport(
+      await Deno.readTextFile(`${dir}/slurm/weight-scale/report.html`),
+      await Deno.readTextFile(`${workers}/report.html`),
+    );
+    assertEquals(await keyNumbers(`${dir}/slurm/weight-scale`), await keyNumbers(workers));
   },
 });
 
