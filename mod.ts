@@ -259,6 +259,18 @@ export {
   type UseGemmBackendOptions,
 } from "./layers/kernels/gemm_backends.ts";
 
+// The parallel engine: threads for the layers
+export {
+  closeThreads,
+  defaultThreads,
+  describeThreads,
+  MAX_THREADS,
+  runningWorkers,
+  setThreads,
+  startThreads,
+  threads,
+} from "./layers/kernels/parallel.ts";
+
 // The training pipeline
 export {
   Solver,

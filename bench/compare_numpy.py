@@ -9,6 +9,7 @@ one, and times the same work as bench/compare.ts (float32 throughout):
   conv   forward + backward, x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1
   cnn    ThreeLayerConvNet step, batch 50 (32 filters 7x7, hidden 100): loss,
          gradients (no gradient of the input) and an Adam update
+  cnn500 the same step with the course's hidden 500 and reg 1e-3
 
 Run by bench/compare.ts as
   OPENBLAS_NUM_THREADS=t OMP_NUM_THREADS=t /usr/bin/python3 bench/compare_numpy.py --rows gemm,conv,cnn
@@ -164,9 +165,9 @@ def bench_conv(reps):
     return {"ms": timed(step, 2, reps)}
 
 
-def bench_cnn(reps):
+def bench_cnn(reps, hidden=100, reg=0.0):
     rng = np.random.RandomState(0)
-    N, F, fs, hidden = 50, 32, 7, 100
+    N, F, fs = 50, 32, 7
     X = rng.randn(N, 3, 32, 32).astype(np.float32)
     y = np.arange(N) % 10
     params = {
@@ -195,14 +196,16 @@ def bench_cnn(reps):
         h2 = np.maximum(a2, 0)
         scores = h2.dot(p["W3"]) + p["b3"]
         loss, dscores = softmax_loss(scores, y)
-        grads = {"W3": h2.T.dot(dscores), "b3": dscores.sum(axis=0)}
+        grads = {"W3": h2.T.dot(dscores) + reg * p["W3"], "b3": dscores.sum(axis=0)}
         dh2 = dscores.dot(p["W3"].T) * (a2 > 0)
-        grads["W2"] = flat.T.dot(dh2)
+        grads["W2"] = flat.T.dot(dh2) + reg * p["W2"]
         grads["b2"] = dh2.sum(axis=0)
         dflat = dh2.dot(p["W2"].T).reshape(h1.shape)
         dr = max_pool_backward_reshape(dflat, pool_cache) * (c > 0)
         # The input needs no gradient: skipped here as in gradstream's model and PyTorch's autograd.
         _, grads["W1"], grads["b1"] = conv_backward_im2col(dr, conv_cache, need_dx=False)
+        grads["W1"] = grads["W1"] + reg * p["W1"]
+        loss += 0.5 * reg * sum(np.sum(p[k] * p[k]) for k in ("W1", "W2", "W3"))
         for k in params:
             params[k] = adam(params[k], grads[k].astype(np.float32), configs[k]).astype(np.float32)
         return loss
@@ -223,6 +226,8 @@ def main():
         out["conv"] = bench_conv(args.reps)
     if "cnn" in rows:
         out["cnn"] = bench_cnn(max(3, args.reps // 2))
+    if "cnn500" in rows:
+        out["cnn500"] = bench_cnn(max(3, args.reps // 3), hidden=500, reg=1e-3)
     print(json.dumps(out))
 
 

@@ -6,6 +6,9 @@
   cnn    ThreeLayerConvNet step, batch 50 (conv 32 filters 7x7 pad 3, ReLU, 2x2
          max pool, affine 100, ReLU, affine 10, softmax loss): forward, backward
          (the input needs no gradient) and an Adam step
+  cnn500 the same with the course's hidden 500 and L2 reg 1e-3
+  epoch  one epoch of the course's convnet on the real CIFAR-10 (--cifar DIR),
+         49,000 images, with the Solver's schedule and accuracy checks
   fc     the course's batch-norm experiment as a plain training loop: FC
          [100]x5 + BatchNorm1d + ReLU, weight scale 2e-2, Adam 1e-3, batch 50,
          10 epochs on 1,000 examples (the course Solver's schedule: a fresh
@@ -65,9 +68,9 @@ def bench_conv(reps):
     return {"ms": timed(step, 3, reps)}
 
 
-def bench_cnn(reps):
+def bench_cnn(reps, hidden=100, reg=0.0):
     g = torch.Generator().manual_seed(0)
-    N, Fn, fs, hidden = 50, 32, 7, 100
+    N, Fn, fs = 50, 32, 7
     X = torch.randn(N, 3, 32, 32, generator=g)
     y = torch.arange(N) % 10
     params = [
@@ -86,6 +89,8 @@ def bench_cnn(reps):
         h = F.max_pool2d(F.relu(F.conv2d(X, W1, b1, padding=(fs - 1) // 2)), 2)
         h = F.relu(h.reshape(N, -1) @ W2 + b2)
         loss = F.cross_entropy(h @ W3 + b3, y)
+        if reg:
+            loss = loss + 0.5 * reg * (W1.pow(2).sum() + W2.pow(2).sum() + W3.pow(2).sum())
         loss.backward()
         opt.step()
         return loss
@@ -166,6 +171,76 @@ def bench_fc(path, reps):
     return {"ms": ms, **result}
 
 
+class ThreeLayerConvNet(torch.nn.Module):
+    """The course's cnn.py: conv 7x7 (32 filters, pad 3) - ReLU - 2x2 max pool - affine - ReLU - affine."""
+
+    def __init__(self, hidden, weight_scale, rng):
+        super().__init__()
+        draw = lambda *shape: torch.nn.Parameter(torch.from_numpy((weight_scale * rng.randn(*shape)).astype(np.float32)))
+        self.W1, self.b1 = draw(32, 3, 7, 7), torch.nn.Parameter(torch.zeros(32))
+        self.W2, self.b2 = draw(32 * 16 * 16, hidden), torch.nn.Parameter(torch.zeros(hidden))
+        self.W3, self.b3 = draw(hidden, 10), torch.nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(F.conv2d(x, self.W1, self.b1, padding=3)), 2)
+        h = F.relu(h.reshape(x.shape[0], -1) @ self.W2 + self.b2)
+        return h @ self.W3 + self.b3
+
+
+def load_cifar10(directory):
+    """The course's get_CIFAR10_data(): 49,000 training and 1,000 validation images, (N, 3, 32, 32) float32,
+    minus the training mean image (computed in float64, as gradstream's loadCifar10)."""
+    records = []
+    for i in range(1, 6):
+        raw = np.fromfile(f"{directory}/data_batch_{i}.bin", dtype=np.uint8).reshape(10000, 3073)
+        records.append(raw)
+    raw = np.concatenate(records)
+    labels = raw[:, 0].astype(np.int64)
+    images = raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float64)
+    x_train, x_val = images[:49000], images[49000:50000]
+    mean = x_train.mean(axis=0)
+    return ((x_train - mean).astype(np.float32), labels[:49000], (x_val - mean).astype(np.float32), labels[49000:])
+
+
+def bench_epoch(directory):
+    """One epoch of the course's convnet (hidden 500, reg 1e-3, weight scale 1e-3, Adam 1e-3, batch 50) with the
+    course Solver's schedule: a fresh choice(49000, 50) batch per step, accuracy checks on the first and last step
+    (1,000 sampled training images and the 1,000 validation images, batches of 100)."""
+    x_train, y_train, x_val, y_val = load_cifar10(directory)
+    x_train, x_val = torch.from_numpy(x_train), torch.from_numpy(x_val)
+    y_train, y_val = torch.from_numpy(y_train), torch.from_numpy(y_val)
+    rng = np.random.RandomState(0)
+    model = ThreeLayerConvNet(500, 1e-3, rng)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    reg, batch, n = 1e-3, 50, x_train.shape[0]
+    iterations = n // batch
+
+    def accuracy(X, Y, samples):
+        if samples is not None and X.shape[0] > samples:
+            idx = torch.from_numpy(rng.choice(X.shape[0], samples))
+            X, Y = X[idx], Y[idx]
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, X.shape[0], 100):
+                correct += (model(X[i : i + 100]).argmax(dim=1) == Y[i : i + 100]).sum().item()
+        return correct / X.shape[0]
+
+    started = time.perf_counter()
+    checks = []
+    for t in range(iterations):
+        idx = torch.from_numpy(rng.choice(n, batch))
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        loss = loss + 0.5 * reg * sum(w.pow(2).sum() for w in (model.W1, model.W2, model.W3))
+        loss.backward()
+        opt.step()
+        if t == 0 or t == iterations - 1:
+            checks.append((accuracy(x_train, y_train, 1000), accuracy(x_val, y_val, None)))
+    ms = (time.perf_counter() - started) * 1e3
+    return {"ms": [ms], "trainAcc": checks[-1][0], "valAcc": checks[-1][1], "checks": len(checks),
+            "steps": iterations}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="gemm,conv,cnn,fc")
@@ -173,6 +248,7 @@ def main():
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--fc-data", default="")
     parser.add_argument("--fc-reps", type=int, default=3)
+    parser.add_argument("--cifar", default="")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = args.rows.split(",")
@@ -183,6 +259,10 @@ def main():
         out["conv"] = bench_conv(args.reps)
     if "cnn" in rows:
         out["cnn"] = bench_cnn(args.reps)
+    if "cnn500" in rows:
+        out["cnn500"] = bench_cnn(max(3, args.reps * 2 // 3), hidden=500, reg=1e-3)
+    if "epoch" in rows and args.cifar:
+        out["epoch"] = bench_epoch(args.cifar)
     if "fc" in rows and args.fc_data:
         out["fc"] = bench_fc(args.fc_data, args.fc_reps)
     print(json.dumps(out))

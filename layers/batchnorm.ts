@@ -11,6 +11,7 @@
  * @module
  */
 
+import { defineTask, parallelFor } from "./kernels/parallel.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
 
 /**
@@ -255,7 +256,7 @@ export function batchnormForwardLayout(
   checkRunning(where, x, runningVar, "runningVar", nc);
 
   const out = zeros(x.shape, x.dtype);
-  const od = out.data, src = x.data, gam = gamma.data, bet = beta.data;
+  const src = x.data, gam = gamma.data, bet = beta.data;
   if (mode === "test") {
     const rm = runningMean.data, rv = runningVar.data;
     const scale = new Float64Array(nc), shift = new Float64Array(nc);
@@ -263,18 +264,7 @@ export function batchnormForwardLayout(
       scale[ch] = gam[ch] / Math.sqrt(rv[ch] + eps);
       shift[ch] = bet[ch] - rm[ch] * scale[ch];
     }
-    if (inner === 1) {
-      // (N, D): one value per channel and row; the general loops' innermost loop would run once per value.
-      for (let o = 0, k = 0; o < outer; o++) {
-        for (let ch = 0; ch < nc; ch++, k++) od[k] = src[k] * scale[ch] + shift[ch];
-      }
-    } else {
-      for (let o = 0, k = 0; o < outer; o++) {
-        for (let ch = 0; ch < nc; ch++) {
-          for (const end = k + inner; k < end; k++) od[k] = src[k] * scale[ch] + shift[ch];
-        }
-      }
-    }
+    parallelFor(BN_TEST, nc, [src, out.data, scale, shift], [outer, nc, inner], channelOptions(x.size, nc));
     bnParam.runningMean = runningMean;
     bnParam.runningVar = runningVar;
     return { out, cache: null };
@@ -286,81 +276,12 @@ export function batchnormForwardLayout(
       `${where}: x ${formatShape(x.shape)} has no values per channel; train mode needs at least one to take statistics`,
     );
   }
-  // Corrected two-pass algorithm (Chan, Golub & LeVeque): a first mean, then the squared deviations
-  // from it together with their plain sum r, which is the rounding error of that mean times m; it
-  // refines the mean and the variance. Accurate when |mean| ≫ std, where a one-pass Σx² formula
-  // cancels catastrophically.
-  // The (N, D) loops (inner = 1) add in the same order as the general ones: bit-identical results.
-  const mean = new Float64Array(nc);
-  if (inner === 1) {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let ch = 0; ch < nc; ch++, k++) mean[ch] += src[k];
-    }
-  } else {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let ch = 0; ch < nc; ch++) {
-        let s = 0;
-        for (const end = k + inner; k < end; k++) s += src[k];
-        mean[ch] += s;
-      }
-    }
-  }
-  for (let ch = 0; ch < nc; ch++) mean[ch] /= m;
-  const variance = new Float64Array(nc), resid = new Float64Array(nc);
-  if (inner === 1) {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let ch = 0; ch < nc; ch++, k++) {
-        const v = src[k] - mean[ch];
-        resid[ch] += v;
-        variance[ch] += v * v;
-      }
-    }
-  } else {
-    for (let o = 0, k = 0; o < outer; o++) {
-      for (let ch = 0; ch < nc; ch++) {
-        const mu = mean[ch];
-        let r = 0, s = 0;
-        for (const end = k + inner; k < end; k++) {
-          const v = src[k] - mu;
-          r += v;
-          s += v * v;
-        }
-        resid[ch] += r;
-        variance[ch] += s;
-      }
-    }
-  }
+  const mean = new Float64Array(nc), variance = new Float64Array(nc);
   const std = new Float64Array(nc), istd = new Float64Array(nc);
-  for (let ch = 0; ch < nc; ch++) {
-    mean[ch] += resid[ch] / m;
-    variance[ch] = Math.max(0, variance[ch] - (resid[ch] * resid[ch]) / m) / m;
-    std[ch] = Math.sqrt(variance[ch] + eps);
-    istd[ch] = 1 / std[ch];
-  }
   const xmu = zeros(x.shape, x.dtype).data;
   const xhat = zeros(x.shape, x.dtype).data;
-  for (let o = 0, k = 0; o < outer; o++) {
-    if (inner === 1) {
-      for (let ch = 0; ch < nc; ch++, k++) {
-        const v = src[k] - mean[ch];
-        const h = v * istd[ch];
-        xmu[k] = v;
-        xhat[k] = h;
-        od[k] = gam[ch] * h + bet[ch];
-      }
-      continue;
-    }
-    for (let ch = 0; ch < nc; ch++) {
-      const mu = mean[ch], is = istd[ch], gc = gam[ch], bc = bet[ch];
-      for (const end = k + inner; k < end; k++) {
-        const v = src[k] - mu;
-        const h = v * is;
-        xmu[k] = v;
-        xhat[k] = h;
-        od[k] = gc * h + bc;
-      }
-    }
-  }
+  const arrays = [src, xmu, xhat, out.data, gam, bet, mean, variance, std, istd];
+  parallelFor(BN_TRAIN, nc, arrays, [outer, nc, inner, eps], channelOptions(x.size, nc));
 
   const newMean = zeros([nc], runningMean.dtype), newVar = zeros([nc], runningVar.dtype);
   for (let ch = 0; ch < nc; ch++) {
@@ -380,52 +301,133 @@ export function batchnormForwardLayout(
 export function batchnormBackwardAltLayout(where: string, dout: Tensor, cache: BatchnormCache | null): NormGrads {
   const c = checkBackward(where, dout, cache);
   const { outer, channels: nc, inner } = c.layout;
-  const m = outer * inner;
   const { xhat, istd, gamma } = c;
-  const g = dout.data, gam = gamma.data;
   const dbeta = zeros([nc], gamma.dtype), dgamma = zeros([nc], gamma.dtype);
   const sumDout = new Float64Array(nc), sumDoutXhat = new Float64Array(nc);
-  for (let o = 0, k = 0; o < outer; o++) {
-    if (inner === 1) {
-      // (N, D): the same additions in the same order as the general loop, without its one-pass inner loop.
-      for (let ch = 0; ch < nc; ch++, k++) {
-        sumDout[ch] += g[k];
-        sumDoutXhat[ch] += g[k] * xhat[k];
-      }
-      continue;
-    }
-    for (let ch = 0; ch < nc; ch++) {
-      let sd = 0, sdx = 0;
-      for (const end = k + inner; k < end; k++) {
-        sd += g[k];
-        sdx += g[k] * xhat[k];
-      }
-      sumDout[ch] += sd;
-      sumDoutXhat[ch] += sdx;
-    }
-  }
-  const scale = new Float64Array(nc), meanDout = new Float64Array(nc), meanDoutXhat = new Float64Array(nc);
-  for (let ch = 0; ch < nc; ch++) {
-    scale[ch] = gam[ch] * istd[ch];
-    meanDout[ch] = sumDout[ch] / m;
-    meanDoutXhat[ch] = sumDoutXhat[ch] / m;
-  }
   const dx = zeros(c.shape, dout.dtype);
-  const dxd = dx.data;
-  for (let o = 0, k = 0; o < outer; o++) {
-    if (inner === 1) {
-      for (let ch = 0; ch < nc; ch++, k++) dxd[k] = scale[ch] * (g[k] - meanDout[ch] - xhat[k] * meanDoutXhat[ch]);
-      continue;
-    }
-    for (let ch = 0; ch < nc; ch++) {
-      const sc = scale[ch], md = meanDout[ch], mdx = meanDoutXhat[ch];
-      for (const end = k + inner; k < end; k++) dxd[k] = sc * (g[k] - md - xhat[k] * mdx);
-    }
-  }
+  const arrays = [dout.data, xhat, dx.data, gamma.data, istd, sumDout, sumDoutXhat];
+  parallelFor(BN_BACKWARD, nc, arrays, [outer, nc, inner], channelOptions(dout.size, nc));
   dgamma.data.set(sumDoutXhat);
   dbeta.data.set(sumDout);
   return { dx, dgamma, dbeta };
 }
+
+/** Work below this many values runs on the calling thread alone. */
+const PARALLEL_MIN = 1 << 17;
+
+/**
+ * Channels are the items of the batch-norm jobs: each channel's statistics
+ * add its values in the order one thread over the whole input would (blocks
+ * of the outer axis in order), so any split of the channels gives the same
+ * bits.
+ */
+function channelOptions(size: number, nc: number): { grain: number; serial: boolean } {
+  return { grain: Math.max(1, Math.floor(nc * (1 << 14) / Math.max(1, size))), serial: size < PARALLEL_MIN };
+}
+
+/** Channels `begin … end − 1` of the train-mode forward pass: statistics, then `xmu`, `x̂` and the output. */
+const BN_TRAIN = defineTask(import.meta.url, "batchnorm.forwardTrain", (arrays, args, begin, end) => {
+  const [src, xmu, xhat, od, gam, bet] = arrays as Data[];
+  const [mean, variance, std, istd] = arrays.slice(6) as Float64Array[];
+  const outer = args[0], nc = args[1], inner = args[2], eps = args[3];
+  const m = outer * inner, step = nc * inner;
+  for (let ch = begin; ch < end; ch++) {
+    // Corrected two-pass algorithm (Chan, Golub & LeVeque): a first mean, then the squared deviations
+    // from it together with their plain sum r, which is the rounding error of that mean times m; it
+    // refines the mean and the variance. Accurate when |mean| ≫ std, where a one-pass Σx² formula
+    // cancels catastrophically. Each block of `inner` values is summed first, then the blocks in order.
+    let sum = 0;
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      if (inner === 1) {
+        sum += src[k0];
+        continue;
+      }
+      let s = 0;
+      for (let k = k0, e = k0 + inner; k < e; k++) s += src[k];
+      sum += s;
+    }
+    const mu0 = sum / m;
+    let resid = 0, sq = 0;
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      if (inner === 1) {
+        const v = src[k0] - mu0;
+        resid += v;
+        sq += v * v;
+        continue;
+      }
+      let r = 0, s = 0;
+      for (let k = k0, e = k0 + inner; k < e; k++) {
+        const v = src[k] - mu0;
+        r += v;
+        s += v * v;
+      }
+      resid += r;
+      sq += s;
+    }
+    const mu = mu0 + resid / m;
+    const va = Math.max(0, sq - (resid * resid) / m) / m;
+    const sd = Math.sqrt(va + eps), is = 1 / sd;
+    mean[ch] = mu;
+    variance[ch] = va;
+    std[ch] = sd;
+    istd[ch] = is;
+    const gc = gam[ch], bc = bet[ch];
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      for (let k = k0, e = k0 + inner; k < e; k++) {
+        const v = src[k] - mu;
+        const h = v * is;
+        xmu[k] = v;
+        xhat[k] = h;
+        od[k] = gc * h + bc;
+      }
+    }
+  }
+});
+
+/** Channels `begin … end − 1` of the test-mode forward pass: `out = x·scale + shift`. */
+const BN_TEST = defineTask(import.meta.url, "batchnorm.forwardTest", (arrays, args, begin, end) => {
+  const [src, od] = arrays as Data[];
+  const [scale, shift] = arrays.slice(2) as Float64Array[];
+  const outer = args[0], nc = args[1], inner = args[2];
+  const step = nc * inner;
+  for (let ch = begin; ch < end; ch++) {
+    const sc = scale[ch], sh = shift[ch];
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      for (let k = k0, e = k0 + inner; k < e; k++) od[k] = src[k] * sc + sh;
+    }
+  }
+});
+
+/** Channels `begin … end − 1` of the closed-form backward pass: the channel's sums, then its dx. */
+const BN_BACKWARD = defineTask(import.meta.url, "batchnorm.backwardAlt", (arrays, args, begin, end) => {
+  const [g, xhat, dxd, gam] = arrays as Data[];
+  const [istd, sumDout, sumDoutXhat] = arrays.slice(4) as Float64Array[];
+  const outer = args[0], nc = args[1], inner = args[2];
+  const m = outer * inner, step = nc * inner;
+  for (let ch = begin; ch < end; ch++) {
+    let sdAll = 0, sdxAll = 0;
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      if (inner === 1) {
+        sdAll += g[k0];
+        sdxAll += g[k0] * xhat[k0];
+        continue;
+      }
+      let sd = 0, sdx = 0;
+      for (let k = k0, e = k0 + inner; k < e; k++) {
+        sd += g[k];
+        sdx += g[k] * xhat[k];
+      }
+      sdAll += sd;
+      sdxAll += sdx;
+    }
+    sumDout[ch] = sdAll;
+    sumDoutXhat[ch] = sdxAll;
+    const sc = gam[ch] * istd[ch], md = sdAll / m, mdx = sdxAll / m;
+    for (let o = 0, k0 = ch * inner; o < outer; o++, k0 += step) {
+      for (let k = k0, e = k0 + inner; k < e; k++) dxd[k] = sc * (g[k] - md - xhat[k] * mdx);
+    }
+  }
+});
 
 /** Internal: checks that gamma and beta have `shape` (channel count `nc`) and share x's dtype. */
 export function checkChannelParams(

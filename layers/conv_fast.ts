@@ -24,17 +24,24 @@
  * @module
  */
 
-import { gemm } from "./kernels/gemm.ts";
+import { gemm, gemmBackend } from "./kernels/gemm.ts";
 import { checkDout, type ConvGeometry, convGeometry, type ConvParam } from "./conv_params.ts";
 import { col2im, im2col } from "./kernels/im2col.ts";
 import { SCRATCH_SLOTS, scratchBuffer, type Workspace } from "./kernels/scratch.ts";
+import { defineTask, parallelFor } from "./kernels/parallel.ts";
 import { columnKernel } from "./kernels/im2col_wasm.ts";
 import type { ConvCache, ConvForwardResult, ConvGrads } from "./conv_naive.ts";
-import { type Data, type Tensor, zeros } from "./tensor.ts";
+import { type Data, type DType, type Tensor, zeros } from "./tensor.ts";
 
 export type { ConvCache, ConvForwardResult, ConvGrads } from "./conv_naive.ts";
 
-const { cols: COLS, product: PRODUCT, dcols: DCOLS, dwT: DWT } = SCRATCH_SLOTS;
+const { cols: COLS, product: PRODUCT, dcols: DCOLS, dwT: DWT, dwParts: DW_PARTS } = SCRATCH_SLOTS;
+
+/** Convolutions of fewer multiply-adds per product than this run on the calling thread alone. */
+const PARALLEL_MIN_MACS = 1 << 20;
+
+/** Per-image, per-filter sums of `dout` of the last backward pass (float64, grow-only). */
+let dbParts = new Float64Array(0);
 
 /**
  * Column-matrix values per chunk: 512 KiB of float32, so that the chunk's
@@ -91,33 +98,62 @@ export function convForwardFastInternal(
   workspace: Workspace | null,
 ): ConvForwardResult {
   const g = convGeometry("convForwardFast", x, w, b, param);
-  const { N, C, H, W, HH, WW, outH, outW } = g;
+  const { N, C, HH, WW, outH, outW } = g;
   const F = w.shape[0];
-  const K = C * HH * WW, P = outH * outW, CHW = C * H * W;
+  const K = C * HH * WW, P = outH * outW;
   // Every element is written below (bias, then the product onto it), so a reused tensor needs no zeroing.
   const shape = [N, F, outH, outW];
   const out = workspace === null ? zeros(shape, x.dtype) : workspace.tensor("conv.out", shape, x.dtype);
   if (out.size === 0) return { out, cache: { x, w, b, geometry: g } };
   const nb = imagesPerChunk(K, P, N);
+  parallelFor(CONV_FORWARD, Math.ceil(N / nb), [x.data, w.data, b.data, out.data], [...geometryArgs(g), F, nb], {
+    backend: gemmBackend(),
+    serial: out.size * K < PARALLEL_MIN_MACS,
+  });
+  return { out, cache: { x, w, b, geometry: g } };
+}
+
+/** The geometry as task arguments (`geometryFromArgs` reads them back). */
+function geometryArgs(g: ConvGeometry): number[] {
+  return [g.N, g.C, g.H, g.W, g.HH, g.WW, g.stride, g.pad, g.outH, g.outW];
+}
+
+function geometryFromArgs(a: Float64Array): ConvGeometry {
+  return { N: a[0], C: a[1], H: a[2], W: a[3], HH: a[4], WW: a[5], stride: a[6], pad: a[7], outH: a[8], outW: a[9] };
+}
+
+/**
+ * The forward pass of chunks `begin … end − 1` (chunk c: images c·nb …):
+ * unfold the chunk, then one product per image, reading its columns out of
+ * the chunk's (row stride m·P) straight into out[n]. Each output row is
+ * seeded with its bias and the product accumulated onto it (beta = 1), so
+ * the bias joins the sum before its one rounding to the dtype. An image's
+ * product does not depend on the chunk it came in.
+ */
+const CONV_FORWARD = defineTask(import.meta.url, "conv_fast.forward", (arrays, args, begin, end) => {
+  const [xd, wd, bd, o] = arrays as Data[];
+  const g = geometryFromArgs(args);
+  const F = args[10], nb = args[11];
+  const { N, C, H, W, HH, WW, outH, outW } = g;
+  const K = C * HH * WW, P = outH * outW, CHW = C * H * W;
   // float32 unfolds in WebAssembly SIMD where it can, into the kernel's own memory.
-  const wasmCols = x.data instanceof Float32Array ? columnKernel()?.columns(g, nb, K * nb * P) ?? null : null;
+  const wasmCols = xd instanceof Float32Array ? columnKernel()?.columns(g, nb, K * nb * P) ?? null : null;
   const kernel = wasmCols !== null ? columnKernel() : null;
-  const cols = wasmCols ?? scratchBuffer(x.dtype, COLS, K * nb * P);
-  const o = out.data, bd = b.data, xd = x.data, wd = w.data;
-  for (let n0 = 0; n0 < N; n0 += nb) {
-    const m = Math.min(nb, N - n0), mP = m * P;
+  const cols = wasmCols ?? scratchBuffer(dtypeOf(xd), COLS, K * nb * P);
+  for (let c = begin; c < end; c++) {
+    const n0 = c * nb, m = Math.min(nb, N - n0), mP = m * P;
     if (kernel !== null) kernel.im2col(xd as Float32Array, n0 * CHW, chunkGeometry(g, m));
     else im2col(xd.subarray(n0 * CHW, (n0 + m) * CHW), chunkGeometry(g, m), cols);
-    // One product per image, reading its columns out of the chunk's (row stride m·P) straight into
-    // out[n] (no reordering pass). Each row is seeded with its bias and the product accumulated onto
-    // it (beta = 1), so the bias joins the sum before its one rounding to the dtype.
     for (let j = 0; j < m; j++) {
       const base = (n0 + j) * F * P;
       for (let f = 0; f < F; f++) o.fill(bd[f], base + f * P, base + (f + 1) * P);
       gemm({ m: F, n: P, k: K, a: wd, b: cols, bOffset: j * P, ldb: mP, beta: 1, c: o, cOffset: base });
     }
   }
-  return { out, cache: { x, w, b, geometry: g } };
+}, { gemm: true });
+
+function dtypeOf(d: Data): DType {
+  return d instanceof Float32Array ? "float32" : "float64";
 }
 
 /**
@@ -140,6 +176,12 @@ export function convBackwardFast(dout: Tensor, cache: ConvCache): ConvGrads {
  * Internal: `convBackwardFast`, computing `dx` only when `wantDx` (a model's
  * first layer needs no gradient of its input; skipping it saves a third of
  * the products and the col2im). Not part of the public API.
+ *
+ * The sums over the batch are cut the same way whatever the thread count:
+ * each chunk of images writes its own partial `dwᵀ` (and each image its
+ * per-filter sums of `dout`), and the partials are added in chunk (image)
+ * order afterwards, so that the gradients are the same bit for bit on one
+ * thread or many.
  */
 export function convBackwardFastInternal(
   where: string,
@@ -148,57 +190,88 @@ export function convBackwardFastInternal(
   wantDx: boolean,
 ): { dx: Tensor | null; dw: Tensor; db: Tensor } {
   const { x, w, geometry: g } = cache;
-  const { N, C, H, W, HH, WW, outH, outW } = g;
+  const { N, C, HH, WW, outH, outW } = g;
   const F = w.shape[0];
   checkDout(where, dout, [N, F, outH, outW], x);
-  const K = C * HH * WW, P = outH * outW, CHW = C * H * W;
+  const K = C * HH * WW, P = outH * outW;
   const dx = wantDx ? zeros(x.shape, x.dtype) : null, dw = zeros(w.shape, x.dtype), db = zeros([F], x.dtype);
   if (dout.size === 0) return { dx, dw, db };
-  const gd = dout.data, dbd = db.data, xd = x.data, wd = w.data, dwd = dw.data;
-  const nb = imagesPerChunk(K, P, N);
-  // db in float64, each (n, f) block summed four partial sums deep (a single running sum is one
-  // dependent addition per element); chunks of several images sum while they transpose.
-  const dbAcc = new Float64Array(F);
-  if (nb === 1) {
-    for (let n = 0; n < N; n++) {
-      for (let f = 0; f < F; f++) dbAcc[f] += blockSum(gd, (n * F + f) * P, P);
-    }
-  }
-  const wasmCols = x.data instanceof Float32Array ? columnKernel()?.columns(g, nb, K * nb * P) ?? null : null;
-  const kernel = wasmCols !== null ? columnKernel() : null;
-  const cols = wasmCols ?? scratchBuffer(x.dtype, COLS, K * nb * P);
-  const doutT = nb === 1 ? gd : scratchBuffer(x.dtype, PRODUCT, F * nb * P);
+  const nb = imagesPerChunk(K, P, N), chunks = Math.ceil(N / nb);
+  const dwParts = scratchBuffer(x.dtype, DW_PARTS, chunks * K * F).subarray(0, chunks * K * F);
+  if (dbParts.length < N * F) dbParts = new Float64Array(N * F);
+  const arrays = [x.data, w.data, dout.data, dwParts, dbParts];
+  if (dx !== null) arrays.push(dx.data);
+  parallelFor(CONV_BACKWARD, chunks, arrays, [...geometryArgs(g), F, nb], {
+    backend: gemmBackend(),
+    serial: dout.size * K < PARALLEL_MIN_MACS,
+  });
+  // The partials, added in chunk order: dwᵀ (K, F) → dw (F, K); db in float64, image by image.
   const dwT = scratchBuffer(x.dtype, DWT, K * F);
+  dwT.set(dwParts.subarray(0, K * F));
+  for (let c = 1; c < chunks; c++) {
+    const off = c * K * F;
+    for (let i = 0; i < K * F; i++) dwT[i] += dwParts[off + i];
+  }
+  const dwd = dw.data, dbd = db.data;
+  for (let f = 0; f < F; f++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) s += dbParts[n * F + f];
+    dbd[f] = s;
+    for (let k = 0; k < K; k++) dwd[f * K + k] = dwT[k * F + f];
+  }
+  return { dx, dw, db };
+}
+
+/**
+ * The backward pass of chunks `begin … end − 1`: each image's per-filter sum
+ * of `dout` into `dbParts` (float64, four partial sums deep), the chunk's
+ * `dwᵀ = cols · doutᵀ` into its slot of `dwParts`, and, when wanted, the
+ * chunk's `dx` (by `dcols = wᵀ · dout` and col2im; chunks own disjoint
+ * images of dx). Chunks of several images transpose their `dout` to
+ * (F, m·P) first, summing while they copy.
+ */
+const CONV_BACKWARD = defineTask(import.meta.url, "conv_fast.backward", (arrays, args, begin, end) => {
+  const [xd, wd, gd, dwParts] = arrays as Data[];
+  const dbParts = arrays[4] as Float64Array;
+  const dxd = arrays.length > 5 ? arrays[5] as Data : null;
+  const g = geometryFromArgs(args);
+  const F = args[10], nb = args[11];
+  const { N, C, H, W, HH, WW, outH, outW } = g;
+  const K = C * HH * WW, P = outH * outW, CHW = C * H * W;
+  const dtype = dtypeOf(xd);
+  const wasmCols = xd instanceof Float32Array ? columnKernel()?.columns(g, nb, K * nb * P) ?? null : null;
+  const kernel = wasmCols !== null ? columnKernel() : null;
+  const cols = wasmCols ?? scratchBuffer(dtype, COLS, K * nb * P);
+  const doutT = nb === 1 ? gd : scratchBuffer(dtype, PRODUCT, F * nb * P);
   // The kernel's column gradient overwrites its columns, spent once dw has them.
-  const dcols = !wantDx ? null : kernel !== null ? cols : scratchBuffer(x.dtype, DCOLS, K * nb * P);
-  for (let n0 = 0; n0 < N; n0 += nb) {
-    const m = Math.min(nb, N - n0), mP = m * P;
+  const dcols = dxd === null ? null : kernel !== null ? cols : scratchBuffer(dtype, DCOLS, K * nb * P);
+  for (let c = begin; c < end; c++) {
+    const n0 = c * nb, m = Math.min(nb, N - n0), mP = m * P;
     const cg = chunkGeometry(g, m);
     let gOff = n0 * F * P;
     if (nb > 1) {
       // (m, F, P) → (F, m, P).
       gOff = 0;
       for (let f = 0; f < F; f++) {
-        for (let j = 0; j < m; j++) dbAcc[f] += copyBlockSum(gd, ((n0 + j) * F + f) * P, doutT, f * mP + j * P, P);
+        for (let j = 0; j < m; j++) {
+          dbParts[(n0 + j) * F + f] = copyBlockSum(gd, ((n0 + j) * F + f) * P, doutT, f * mP + j * P, P);
+        }
       }
+    } else {
+      for (let f = 0; f < F; f++) dbParts[n0 * F + f] = blockSum(gd, (n0 * F + f) * P, P);
     }
     if (kernel !== null) kernel.im2col(xd as Float32Array, n0 * CHW, cg);
     else im2col(xd.subarray(n0 * CHW, (n0 + m) * CHW), cg, cols);
     // dwᵀ (K, F) = cols · doutᵀ: the same sums as dw = dout · colsᵀ, but a (K × F) product with the long
     // inner dimension runs faster than an (F × K) one (OpenBLAS 110 vs 95 GFLOP/s, wasm 47 vs 43 at 7 × 7).
-    gemm({ transB: true, m: K, n: F, k: mP, a: cols, b: doutT, bOffset: gOff, beta: n0 === 0 ? 0 : 1, c: dwT });
-    if (dx === null || dcols === null) continue;
+    gemm({ transB: true, m: K, n: F, k: mP, a: cols, b: doutT, bOffset: gOff, c: dwParts, cOffset: c * K * F });
+    if (dxd === null || dcols === null) continue;
     gemm({ transA: true, m: K, n: mP, k: F, a: wd, b: doutT, bOffset: gOff, c: dcols });
     // dx is still zero here, so writing the chunk equals adding it.
-    if (kernel !== null) kernel.col2imInto(cg, dx.data as Float32Array, n0 * CHW);
-    else col2im(dcols, cg, dx.data.subarray(n0 * CHW, (n0 + m) * CHW));
+    if (kernel !== null) kernel.col2imInto(cg, dxd as Float32Array, n0 * CHW);
+    else col2im(dcols, cg, dxd.subarray(n0 * CHW, (n0 + m) * CHW));
   }
-  for (let f = 0; f < F; f++) {
-    dbd[f] = dbAcc[f];
-    for (let k = 0; k < K; k++) dwd[f * K + k] = dwT[k * F + f];
-  }
-  return { dx, dw, db };
-}
+}, { gemm: true });
 
 /** The sum of `a[s … s + len)`, in four interleaved partial sums. */
 function blockSum(a: Data, s: number, len: number): number {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { defineTask, parallelFor } from "./kernels/parallel.ts";
 import { checkChannelParams, checkEps, type NormGrads } from "./batchnorm.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
 
@@ -133,17 +134,34 @@ export function rownormForward(
   const out = zeros(x.shape, x.dtype);
   const xhat = zeros(x.shape, x.dtype).data;
   const istd = new Float64Array(rows);
-  const od = out.data, src = x.data, gam = gamma.data, bet = beta.data;
-  for (let r = 0; r < rows; r++) {
-    const start = r * len, end = start + len;
+  parallelFor(ROWNORM_FORWARD, rows, [x.data, xhat, out.data, gamma.data, beta.data, istd], [groups, cpr, inner, eps], {
+    grain: Math.max(1, Math.floor(CHUNK / len)),
+    serial: x.size < PARALLEL_MIN,
+  });
+  return { out, cache: { shape: x.shape, layout, xhat, istd, gamma } };
+}
+
+/** Work below this many values runs on the calling thread alone. */
+const PARALLEL_MIN = 1 << 17;
+/** About this many values per claimed chunk of rows. */
+const CHUNK = 1 << 14;
+
+/** Rows `begin … end − 1` of the forward pass: each row's statistics and outputs are its own. */
+const ROWNORM_FORWARD = defineTask(import.meta.url, "layernorm.forward", (arrays, args, begin, end) => {
+  const [src, xhat, od, gam, bet] = arrays as Data[];
+  const istd = arrays[5] as Float64Array;
+  const groups = args[0], cpr = args[1], inner = args[2], eps = args[3];
+  const len = cpr * inner;
+  for (let r = begin; r < end; r++) {
+    const start = r * len, stop = start + len;
     // Corrected two-pass algorithm (Chan, Golub & LeVeque): a first mean, then the squared deviations
     // from it together with their plain sum r, which is the rounding error of that mean times len; it
     // refines the mean and the variance. Accurate when |mean| ≫ std.
     let mean = 0;
-    for (let k = start; k < end; k++) mean += src[k];
+    for (let k = start; k < stop; k++) mean += src[k];
     mean /= len;
     let resid = 0, sq = 0;
-    for (let k = start; k < end; k++) {
+    for (let k = start; k < stop; k++) {
       const v = src[k] - mean;
       resid += v;
       sq += v * v;
@@ -155,15 +173,14 @@ export function rownormForward(
     const ch0 = (r % groups) * cpr;
     for (let j = 0, k = start; j < cpr; j++) {
       const gj = gam[ch0 + j], bj = bet[ch0 + j];
-      for (const stop = k + inner; k < stop; k++) {
+      for (const e = k + inner; k < e; k++) {
         const h = (src[k] - mean) * is;
         xhat[k] = h;
         od[k] = gj * h + bj;
       }
     }
   }
-  return { out, cache: { shape: x.shape, layout, xhat, istd, gamma } };
-}
+});
 
 /**
  * Internal: the closed-form backward pass on any `RowLayout`, shared by
@@ -181,13 +198,34 @@ export function rownormBackward(where: string, dout: Tensor, cache: LayernormCac
     throw new TypeError(`${where}: dout is ${dout.dtype} but x is ${gamma.dtype}; they must share one dtype`);
   }
   const { rows, groups, channelsPerRow: cpr, inner } = layout;
-  const len = cpr * inner;
   const dx = zeros(shape, dout.dtype);
   const dgamma = zeros(gamma.shape, gamma.dtype), dbeta = zeros(gamma.shape, gamma.dtype);
-  const dxd = dx.data, g = dout.data, gam = gamma.data;
-  // Accumulate in float64 whatever the dtype; copied into dgamma/dbeta at the end.
+  // Each row's sums per channel, added over the rows in row order below (float64 whatever the dtype).
+  const sd = new Float64Array(rows * cpr), sdx = new Float64Array(rows * cpr);
+  parallelFor(ROWNORM_BACKWARD, rows, [dout.data, xhat, dx.data, gamma.data, istd, sd, sdx], [groups, cpr, inner], {
+    grain: Math.max(1, Math.floor(CHUNK / (cpr * inner))),
+    serial: dout.size < PARALLEL_MIN,
+  });
   const dg = new Float64Array(gamma.size), db = new Float64Array(gamma.size);
-  for (let r = 0; r < rows; r++) {
+  for (let r = 0, i = 0; r < rows; r++) {
+    const ch0 = (r % groups) * cpr;
+    for (let j = 0; j < cpr; j++, i++) {
+      db[ch0 + j] += sd[i];
+      dg[ch0 + j] += sdx[i];
+    }
+  }
+  dgamma.data.set(dg);
+  dbeta.data.set(db);
+  return { dx, dgamma, dbeta };
+}
+
+/** Rows `begin … end − 1` of the backward pass: each row's dx, and its per-channel sums into `sd`, `sdx`. */
+const ROWNORM_BACKWARD = defineTask(import.meta.url, "layernorm.backward", (arrays, args, begin, end) => {
+  const [g, xhat, dxd, gam] = arrays as Data[];
+  const [istd, sds, sdxs] = arrays.slice(4) as Float64Array[];
+  const groups = args[0], cpr = args[1], inner = args[2];
+  const len = cpr * inner;
+  for (let r = begin; r < end; r++) {
     const start = r * len;
     const ch0 = (r % groups) * cpr;
     // Σg and Σ(g·x̂) over the row, with g = dout·gamma the gradient at x̂.
@@ -195,22 +233,19 @@ export function rownormBackward(where: string, dout: Tensor, cache: LayernormCac
     for (let j = 0, k = start; j < cpr; j++) {
       const gj = gam[ch0 + j];
       let sd = 0, sdx = 0;
-      for (const stop = k + inner; k < stop; k++) {
+      for (const e = k + inner; k < e; k++) {
         sd += g[k];
         sdx += g[k] * xhat[k];
       }
-      db[ch0 + j] += sd;
-      dg[ch0 + j] += sdx;
+      sds[r * cpr + j] = sd;
+      sdxs[r * cpr + j] = sdx;
       sumG += gj * sd;
       sumGXhat += gj * sdx;
     }
     const is = istd[r], meanG = sumG / len, meanGXhat = sumGXhat / len;
     for (let j = 0, k = start; j < cpr; j++) {
       const gj = gam[ch0 + j];
-      for (const stop = k + inner; k < stop; k++) dxd[k] = is * (gj * g[k] - meanG - xhat[k] * meanGXhat);
+      for (const e = k + inner; k < e; k++) dxd[k] = is * (gj * g[k] - meanG - xhat[k] * meanGXhat);
     }
   }
-  dgamma.data.set(dg);
-  dbeta.data.set(db);
-  return { dx, dgamma, dbeta };
-}
+});

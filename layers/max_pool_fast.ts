@@ -24,6 +24,7 @@
 
 import { checkDout, type ConvGeometry, poolGeometry, type PoolParam } from "./conv_params.ts";
 import { SCRATCH_SLOTS, scratchBuffer, type Workspace } from "./kernels/scratch.ts";
+import { defineTask, parallelFor } from "./kernels/parallel.ts";
 import type { MaxPoolCache, MaxPoolForwardResult, MaxPoolGrads } from "./max_pool_naive.ts";
 import { reluBackward, reluForward } from "./relu.ts";
 import { type Data, formatShape, type Tensor, zeros } from "./tensor.ts";
@@ -43,15 +44,15 @@ function tiles(g: ConvGeometry): boolean {
  * is thus visited in row-major order and a strictly larger value (or a first
  * NaN) is needed to displace the running maximum.
  */
-function poolTiled(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void {
-  const { N, C, W, stride: p, outH, outW } = g;
+function poolTiled(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array, r0: number, r1: number): void {
+  const { W, stride: p, outW } = g;
   if (p === 2 && xd instanceof Float32Array && o instanceof Float32Array) {
     const bits = (d: Float32Array) => new Int32Array(d.buffer, d.byteOffset, d.length);
-    // Exact for finite inputs only; a NaN or an infinity anywhere re-pools by the branchy loop below.
-    if (Number.isFinite(poolTiled2F32(xd, bits(xd), N * C * outH, W, outW, bits(o), arg))) return;
+    // Exact for finite inputs only; a NaN or an infinity in these rows re-pools them by the branchy loop below.
+    if (Number.isFinite(poolTiled2F32(xd, bits(xd), r0, r1, W, outW, bits(o), arg))) return;
   }
-  if (p === 2) return poolTiled2(xd, N * C * outH, W, outW, o, arg);
-  for (let r = 0; r < N * C * outH; r++) {
+  if (p === 2) return poolTiled2(xd, r0, r1, W, outW, o, arg);
+  for (let r = r0; r < r1; r++) {
     // Output row r = (nc, oh) covers input rows r·p … r·p + p − 1.
     const dst = r * outW;
     let src = r * p * W;
@@ -92,8 +93,8 @@ function poolTiled(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void {
  * than the loops above, whose cost on random data is mostly mispredicted
  * comparisons.
  */
-function poolTiled2(xd: Data, rows: number, W: number, outW: number, o: Data, arg: Int32Array): void {
-  for (let r = 0; r < rows; r++) {
+function poolTiled2(xd: Data, r0: number, r1: number, W: number, outW: number, o: Data, arg: Int32Array): void {
+  for (let r = r0; r < r1; r++) {
     const dst = r * outW;
     let a = 2 * r * W;
     for (let ow = 0; ow < outW; ow++, a += 2) {
@@ -128,21 +129,22 @@ function poolTiled2(xd: Data, rows: number, W: number, outW: number, o: Data, ar
  * from the six pairwise comparisons; strict comparisons keep the first
  * maximum in row-major order, as `poolTiled2` does.
  *
- * Returns the sum of every input: non-finite exactly when some input is a
+ * Returns the sum of the rows' inputs: non-finite exactly when one is a
  * NaN or an infinity, where the comparisons no longer say what `poolTiled2`
  * does (a NaN must win) and the caller redoes the pooling by that loop.
  */
 function poolTiled2F32(
   xf: Float32Array,
   xi: Int32Array,
-  rows: number,
+  r0: number,
+  r1: number,
   W: number,
   outW: number,
   oi: Int32Array,
   arg: Int32Array,
 ): number {
   let check = 0;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     let a = 2 * r * W, d = r * outW;
     for (let ow = 0; ow < outW; ow++, a += 2, d++) {
       const v0 = xf[a], v1 = xf[a + 1], v2 = xf[a + W], v3 = xf[a + W + 1];
@@ -163,17 +165,16 @@ function poolTiled2F32(
 }
 
 /**
- * General path: the column argmax of the im2col matrix of x seen as
- * (N·C, 1, H, W), one window offset (i, j) at a time in row-major order, so
- * that the first maximum of each window wins.
+ * General path for output rows `r0 … r1 − 1`: the column argmax of the
+ * im2col matrix of x seen as (N·C, 1, H, W), one window offset (i, j) at a
+ * time in row-major order, so that the first maximum of each window wins.
  */
-function poolGeneral(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void {
-  const { N, C, H, W, HH, WW, stride, outH, outW } = g;
-  const rows = N * C * outH;
+function poolGeneral(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array, r0: number, r1: number): void {
+  const { H, W, HH, WW, stride, outH, outW } = g;
   for (let i = 0; i < HH; i++) {
     for (let j = 0; j < WW; j++) {
       const first = i === 0 && j === 0;
-      for (let r = 0; r < rows; r++) {
+      for (let r = r0; r < r1; r++) {
         // Output row r = (nc, oh) reads input row nc·H + oh·stride + i.
         const oh = r % outH;
         const dst = r * outW;
@@ -196,6 +197,88 @@ function poolGeneral(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void 
     }
   }
 }
+
+/** Per (n, c) plane of the last fused ReLU and pool: 1 where the plane held a NaN or an infinity (grow-only). */
+let flags = new Int32Array(0);
+
+/** Pool work below this many outputs runs on the calling thread alone. */
+const PARALLEL_MIN_OUTPUTS = 1 << 14;
+/** (n, c) planes per claimed chunk of a parallel pooling job. */
+const PLANES_PER_CHUNK = 16;
+
+/** Output rows `r0 … r1 − 1` (of N·C·outH) by the path the geometry takes. */
+function poolRows(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array, r0: number, r1: number): void {
+  if (tiles(g)) poolTiled(xd, g, o, arg, r0, r1);
+  else poolGeneral(xd, g, o, arg, r0, r1);
+}
+
+/** Pools all of `x` into `o` and `arg`, plane by plane across the threads. */
+function pool(xd: Data, g: ConvGeometry, o: Data, arg: Int32Array): void {
+  const planes = g.N * g.C;
+  parallelFor(POOL, planes, [xd, o, arg], [g.N, g.C, g.H, g.W, g.HH, g.WW, g.stride, g.outH, g.outW], {
+    grain: PLANES_PER_CHUNK,
+    serial: planes * g.outH * g.outW < PARALLEL_MIN_OUTPUTS,
+  });
+}
+
+/** Planes `begin … end − 1` of `pool`. */
+const POOL = defineTask(import.meta.url, "max_pool_fast.pool", (arrays, a, begin, end) => {
+  const [xd, o] = arrays as Data[];
+  const g: ConvGeometry = {
+    N: a[0],
+    C: a[1],
+    H: a[2],
+    W: a[3],
+    HH: a[4],
+    WW: a[5],
+    stride: a[6],
+    pad: 0,
+    outH: a[7],
+    outW: a[8],
+  };
+  poolRows(xd, g, o, arrays[2] as Int32Array, begin * g.outH, end * g.outH);
+});
+
+/** Planes `begin … end − 1` of the fused ReLU and 2 × 2 pool; a plane's flag is 1 when its rows held a NaN or ∞. */
+const RELU_POOL2 = defineTask(import.meta.url, "max_pool_fast.reluPool2", (arrays, a, begin, end) => {
+  const [xi, ri, oi, arg, flags] = arrays as Int32Array[];
+  const outH = a[0];
+  const bad = reluPool2F32(xi, ri, begin * outH, end * outH, a[1], a[2], oi, arg);
+  for (let p = begin; p < end; p++) flags[p] = bad;
+});
+
+/**
+ * `dx = 0`, then each upstream gradient `gd[m]` added to `dx[arg[m]]` (unless
+ * `reluX[arg[m]] ≤ 0` when a ReLU came before the pool), plane by plane
+ * across the threads: a window never leaves its (n, c) plane, so the planes'
+ * sums are independent and each adds in the order one thread would.
+ */
+function scatter(gd: Data, arg: Int32Array, reluX: Data | null, dx: Data, g: ConvGeometry): void {
+  const planes = g.N * g.C;
+  const arrays = reluX === null ? [gd, arg, dx] : [gd, arg, dx, reluX];
+  parallelFor(SCATTER, planes, arrays, [g.outH * g.outW, g.H * g.W], {
+    grain: PLANES_PER_CHUNK,
+    serial: planes * g.outH * g.outW < PARALLEL_MIN_OUTPUTS,
+  });
+}
+
+/** Planes `begin … end − 1` of `scatter`. */
+const SCATTER = defineTask(import.meta.url, "max_pool_fast.scatter", (arrays, a, begin, end) => {
+  const [gd, , dxd] = arrays as Data[];
+  const arg = arrays[1] as Int32Array;
+  const rx = arrays.length > 3 ? arrays[3] as Data : null;
+  const outPlane = a[0], inPlane = a[1];
+  dxd.fill(0, begin * inPlane, end * inPlane);
+  const m0 = begin * outPlane, m1 = end * outPlane;
+  if (rx === null) {
+    for (let m = m0; m < m1; m++) dxd[arg[m]] += gd[m];
+    return;
+  }
+  for (let m = m0; m < m1; m++) {
+    const k = arg[m];
+    if (rx[k] > 0) dxd[k] += gd[m];
+  }
+});
 
 function checkIndexable(where: string, x: Tensor): void {
   if (x.size > MAX_INDEX) {
@@ -231,8 +314,7 @@ export function maxPoolForwardFast(x: Tensor, param: PoolParam = {}): MaxPoolFor
   checkIndexable("maxPoolForwardFast", x);
   const out = zeros([g.N, g.C, g.outH, g.outW], x.dtype);
   const argmax = new Int32Array(out.size);
-  if (tiles(g)) poolTiled(x.data, g, out.data, argmax);
-  else poolGeneral(x.data, g, out.data, argmax);
+  pool(x.data, g, out.data, argmax);
   return { out, cache: { x, geometry: g, argmax } };
 }
 
@@ -255,12 +337,10 @@ export function maxPoolBackwardFast(dout: Tensor, cache: MaxPoolCache): MaxPoolG
     checkIndexable("maxPoolBackwardFast", x);
     argmax = new Int32Array(dout.size);
     const maxima = scratchBuffer(x.dtype, SCRATCH_SLOTS.maxima, dout.size);
-    if (tiles(g)) poolTiled(x.data, g, maxima, argmax);
-    else poolGeneral(x.data, g, maxima, argmax);
+    poolRows(x.data, g, maxima, argmax, 0, g.N * g.C * g.outH);
   }
   const dx = zeros(x.shape, x.dtype);
-  const dxd = dx.data, gd = dout.data;
-  for (let m = 0; m < gd.length; m++) dxd[argmax[m]] += gd[m];
+  scatter(dout.data, argmax, null, dx.data, g);
   return { dx };
 }
 
@@ -283,14 +363,9 @@ export function maxPoolReluBackward(
     const dp = maxPoolBackwardFast(dout, cache).dx;
     return reluBackward(dp, { x: reluX }).dx;
   }
-  // From the workspace (as `pool.dx`) when given: zeroed here, as the scatter below adds.
+  // From the workspace (as `pool.dx`) when given: the scatter zeroes it plane by plane before it adds.
   const dx = workspace === null ? zeros(x.shape, x.dtype) : workspace.tensor("pool.dx", x.shape, x.dtype);
-  if (workspace !== null) dx.data.fill(0);
-  const dxd = dx.data, gd = dout.data, rx = reluX.data;
-  for (let m = 0; m < gd.length; m++) {
-    const k = argmax[m];
-    if (rx[k] > 0) dxd[k] += gd[m];
-  }
+  scatter(dout.data, argmax, reluX.data, dx.data, g);
   return dx;
 }
 
@@ -319,30 +394,39 @@ export function reluMaxPoolForward(
     const out = workspace === null ? zeros(shape, x.dtype) : workspace.tensor("pool.out", shape, x.dtype);
     const argmax = workspace === null ? new Int32Array(out.size) : workspace.ints("pool.argmax", out.size);
     const bits = (d: Data) => new Int32Array(d.buffer, d.byteOffset, d.length);
-    if (reluPool2F32(bits(x.data), bits(r.data), g.N * g.C * g.outH, g.W, g.outW, bits(out.data), argmax) === 0) {
-      return { relu: { out: r, cache: { x } }, pool: { out, cache: { x: r, geometry: g, argmax } } };
-    }
+    const planes = g.N * g.C;
+    const arrays = [bits(x.data), bits(r.data), bits(out.data), argmax];
+    if (flags.length < planes) flags = new Int32Array(planes);
+    parallelFor(RELU_POOL2, planes, [...arrays, flags], [g.outH, g.W, g.outW], {
+      grain: PLANES_PER_CHUNK,
+      serial: planes * g.outH * g.outW < PARALLEL_MIN_OUTPUTS,
+    });
+    let bad = 0;
+    for (let i = 0; i < planes; i++) bad |= flags[i];
+    if (bad === 0) return { relu: { out: r, cache: { x } }, pool: { out, cache: { x: r, geometry: g, argmax } } };
   }
   const relu = reluForward(x);
   return { relu, pool: maxPoolForwardFast(relu.out, param) };
 }
 
 /**
- * The fused ReLU and 2 × 2 pool on float32 bits: `xi` in, ReLU output `ri`,
- * pooled bits `oi` and argmax out. Returns 1 when some input is a NaN or an
- * infinity (exponent bits all set), else 0.
+ * The fused ReLU and 2 × 2 pool on float32 bits, output rows `r0 … r1 − 1`:
+ * `xi` in, ReLU output `ri`, pooled bits `oi` and argmax out. Returns 1 when
+ * one of the rows' inputs is a NaN or an infinity (exponent bits all set),
+ * else 0.
  */
 function reluPool2F32(
   xi: Int32Array,
   ri: Int32Array,
-  rows: number,
+  r0: number,
+  r1: number,
   W: number,
   outW: number,
   oi: Int32Array,
   arg: Int32Array,
 ): number {
   let bad = 0;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     let a = 2 * r * W, d = r * outW;
     for (let ow = 0; ow < outW; ow++, a += 2, d++) {
       const z0 = xi[a], z1 = xi[a + 1], z2 = xi[a + W], z3 = xi[a + W + 1];

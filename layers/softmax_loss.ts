@@ -4,8 +4,9 @@
  * @module
  */
 
+import { defineTask, parallelFor } from "./kernels/parallel.ts";
 import type { Labels } from "./labels.ts";
-import { formatShape, type Tensor, zerosLike } from "./tensor.ts";
+import { type Data, formatShape, type Tensor, zerosLike } from "./tensor.ts";
 
 /** A loss value and its gradient with respect to the scores. */
 export interface LossResult {
@@ -34,6 +35,27 @@ export function checkScoresAndLabels(where: string, x: Tensor, y: Labels): void 
   }
 }
 
+/** Per-row losses of the last call (grow-only). */
+let rowLoss = new Float64Array(0);
+
+/** Rows `begin … end − 1`: each row's loss into `rowLoss` and its gradient into `dx`. */
+const SOFTMAX = defineTask(import.meta.url, "softmax_loss.rows", (arrays, args, begin, end) => {
+  const [s, g] = arrays as Data[];
+  const y = arrays[2] as Int32Array, losses = arrays[3] as Float64Array;
+  const c = args[0], n = args[1];
+  for (let i = begin; i < end; i++) {
+    const row = i * c;
+    let max = -Infinity;
+    for (let j = 0; j < c; j++) if (s[row + j] > max) max = s[row + j];
+    let z = 0;
+    for (let j = 0; j < c; j++) z += Math.exp(s[row + j] - max);
+    const logZ = Math.log(z) + max;
+    losses[i] = logZ - s[row + y[i]];
+    for (let j = 0; j < c; j++) g[row + j] = Math.exp(s[row + j] - logZ) / n;
+    g[row + y[i]] -= 1 / n;
+  }
+});
+
 /**
  * Softmax loss `−mean log softmax(x)[i, y[i]]` and its gradient. Each row is
  * shifted by its maximum before exponentiating (log-sum-exp), so large
@@ -56,18 +78,13 @@ export function softmaxLoss(x: Tensor, y: Labels): LossResult {
   checkScoresAndLabels("softmaxLoss", x, y);
   const [n, c] = x.shape;
   const dx = zerosLike(x);
-  const s = x.data, g = dx.data;
+  if (rowLoss.length < n) rowLoss = new Float64Array(n);
+  parallelFor(SOFTMAX, n, [x.data, dx.data, y, rowLoss], [c, n], {
+    grain: Math.max(1, Math.floor((1 << 14) / c)),
+    serial: x.size < 1 << 17,
+  });
+  // The rows' losses added in row order, whatever the thread count.
   let loss = 0;
-  for (let i = 0; i < n; i++) {
-    const row = i * c;
-    let max = -Infinity;
-    for (let j = 0; j < c; j++) if (s[row + j] > max) max = s[row + j];
-    let z = 0;
-    for (let j = 0; j < c; j++) z += Math.exp(s[row + j] - max);
-    const logZ = Math.log(z) + max;
-    loss += logZ - s[row + y[i]];
-    for (let j = 0; j < c; j++) g[row + j] = Math.exp(s[row + j] - logZ) / n;
-    g[row + y[i]] -= 1 / n;
-  }
+  for (let i = 0; i < n; i++) loss += rowLoss[i];
   return { loss: loss / n, dx };
 }

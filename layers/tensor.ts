@@ -5,6 +5,8 @@
  * @module
  */
 
+import { keepFreedMemory } from "./memory.ts";
+
 /** The element types gradstream computes in. */
 export type DType = "float32" | "float64";
 
@@ -84,10 +86,20 @@ function shapeSize(shape: readonly number[], where: string): number {
   return size;
 }
 
-/** Allocates the typed array of `dtype` with `length` zeros. */
+/**
+ * Allocates the typed array of `dtype` with `length` zeros. The first large
+ * one asks the allocator to keep freed memory for reuse (`keepFreedMemory`),
+ * so that a training loop's fresh arrays cost no page faults.
+ */
 export function allocData(dtype: DType, length: number): Data {
+  if (length >= 1 << 15 && !allocatorTuned) {
+    allocatorTuned = true;
+    keepFreedMemory();
+  }
   return dtype === "float32" ? new Float32Array(length) : new Float64Array(length);
 }
+
+let allocatorTuned = false;
 
 /** A tensor of zeros. `dtype` defaults to float64. */
 export function zeros(shape: readonly number[], dtype: DType = "float64"): Tensor {

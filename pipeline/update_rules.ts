@@ -24,6 +24,7 @@
  * @module
  */
 
+import { adamData, rmspropData, sgdData, sgdMomentumData } from "../layers/kernels/elementwise.ts";
 import { type Data, formatShape, Tensor, zerosLike } from "../layers/tensor.ts";
 
 /** Config of `sgd`. */
@@ -203,10 +204,11 @@ function state(config: Record<string, unknown>, key: string, w: Tensor, rule: st
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { sgd } from "./update_rules.ts";
  * const { nextW } = sgd(array([1, 2]), array([10, 10]), { learningRate: 0.1 });
- * nextW.data; // Float64Array [0, 1]
+ * assertEquals([...nextW.data], [0, 1]);
  * ```
  */
 export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): UpdateResult<SgdConfig> {
@@ -214,8 +216,7 @@ export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): Upd
   checkKeys(config, "sgd");
   const c = config as Record<string, unknown>;
   const lr = scalar(c, "learningRate", 1e-2, "sgd", 0, Infinity);
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) wd[i] -= lr * g[i];
+  sgdData(w.data, dw.data, lr);
   return { nextW: w, config: config as SgdConfig };
 }
 
@@ -230,11 +231,14 @@ export function sgd(w: Tensor, dw: Tensor, config: Partial<SgdConfig> = {}): Upd
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { sgdMomentum } from "./update_rules.ts";
  * const w = array([1, 2]);
  * const { config } = sgdMomentum(w, array([1, 1]), { learningRate: 0.1 });
- * sgdMomentum(w, array([1, 1]), config); // velocity −0.19: w ≈ [0.71, 1.71]
+ * sgdMomentum(w, array([1, 1]), config); // velocity −0.1, then −0.19
+ * assertAlmostEquals(w.data[0], 0.71, 1e-12);
+ * assertAlmostEquals(w.data[1], 1.71, 1e-12);
  * ```
  */
 export function sgdMomentum(
@@ -248,11 +252,7 @@ export function sgdMomentum(
   const lr = scalar(c, "learningRate", 1e-2, "sgdMomentum", 0, Infinity);
   const mu = scalar(c, "momentum", 0.9, "sgdMomentum", 0, 1);
   const v = state(c, "velocity", w, "sgdMomentum");
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) {
-    v[i] = mu * v[i] - lr * g[i];
-    wd[i] += v[i];
-  }
+  sgdMomentumData(w.data, dw.data, v, lr, mu);
   return { nextW: w, config: config as SgdMomentumConfig };
 }
 
@@ -273,14 +273,7 @@ export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = 
   const decay = scalar(c, "decayRate", 0.99, "rmsprop", 0, 1);
   const eps = scalar(c, "epsilon", 1e-8, "rmsprop", 0, Infinity);
   const cache = state(c, "cache", w, "rmsprop");
-  const wd = w.data, g = dw.data;
-  const keep = 1 - decay;
-  for (let i = 0; i < wd.length; i++) {
-    const gi = g[i];
-    cache[i] = decay * cache[i] + keep * (gi * gi);
-    // Same operation order as numpy's `w - lr * dw / (sqrt(cache) + eps)`, so float64 results agree bit for bit.
-    wd[i] -= (lr * gi) / (Math.sqrt(cache[i]) + eps);
-  }
+  rmspropData(w.data, dw.data, cache, lr, decay, eps);
   return { nextW: w, config: config as RmspropConfig };
 }
 
@@ -297,12 +290,14 @@ export function rmsprop(w: Tensor, dw: Tensor, config: Partial<RmspropConfig> = 
  *
  * @example
  * ```ts
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { adam } from "./update_rules.ts";
  * // The first step moves every weight by about learningRate, whatever the gradient's scale.
  * const { nextW, config } = adam(array([1, 1]), array([100, -0.01]), { learningRate: 0.1 });
- * nextW.data; // ≈ [0.9, 1.1]
- * config.t; // 1
+ * assertAlmostEquals(nextW.data[0], 0.9, 1e-6);
+ * assertAlmostEquals(nextW.data[1], 1.1, 1e-5);
+ * assertEquals(config.t, 1);
  * ```
  */
 export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): UpdateResult<AdamConfig> {
@@ -319,17 +314,7 @@ export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): U
   const v = state(c, "v", w, "adam");
   const t = t0 + 1;
   c.t = t;
-  const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
-  const k1 = 1 - b1, k2 = 1 - b2;
-  const wd = w.data, g = dw.data;
-  for (let i = 0; i < wd.length; i++) {
-    const gi = g[i];
-    m[i] = b1 * m[i] + k1 * gi;
-    v[i] = b2 * v[i] + k2 * (gi * gi);
-    // Read m and v back after the store: in float32 the course's numpy code also uses the rounded values.
-    const mt = m[i] / bc1, vt = v[i] / bc2;
-    wd[i] -= (lr * mt) / (Math.sqrt(vt) + eps);
-  }
+  adamData(w.data, dw.data, m, v, lr, b1, b2, eps, 1 - b1 ** t, 1 - b2 ** t);
   return { nextW: w, config: config as AdamConfig };
 }
 
@@ -340,10 +325,12 @@ export function adam(w: Tensor, dw: Tensor, config: Partial<AdamConfig> = {}): U
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { updateRules } from "./update_rules.ts";
  * const config = {};
- * updateRules["adam"](array([1, 2]), array([0.5, 0.5]), config); // config now holds m, v, t
+ * updateRules["adam"](array([1, 2]), array([0.5, 0.5]), config);
+ * assertEquals(Object.keys(config).sort(), ["beta1", "beta2", "epsilon", "learningRate", "m", "t", "v"]);
  * ```
  */
 export const updateRules: Readonly<Record<UpdateRuleName, UpdateRule>> = Object.freeze({
@@ -374,11 +361,14 @@ export interface OptimizerCheckpoint {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array } from "../layers/tensor.ts";
  * import { adam, configFromCheckpoint, configToCheckpoint } from "./update_rules.ts";
  * const { config } = adam(array([1, 2]), array([0.5, 0.5]));
- * const { scalars, tensors } = configToCheckpoint(config); // scalars.t === 1; tensors.m, tensors.v
+ * const { scalars, tensors } = configToCheckpoint(config);
+ * assertEquals([scalars.t, Object.keys(tensors).sort()], [1, ["m", "v"]]);
  * const restored = configFromCheckpoint({ scalars, tensors }, { rule: "adam" });
+ * assertEquals(restored.m, config.m);
  * ```
  */
 export function configToCheckpoint(config: object): OptimizerCheckpoint {

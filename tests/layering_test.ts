@@ -1,17 +1,19 @@
-// The house's floors, bottom to top: layers/tensor.ts and layers/conv_params.ts (the data type and the conv/pool
+// The house's floors, bottom to top: layers/tensor.ts, memory.ts and conv_params.ts (the data type, its allocator and the conv/pool
 // geometry that everything shares, kernels included)
 // < layers/kernels < layers < datasets < pipeline (engine, store, std) < reports
 // < pipeline/commands, with mod.ts (the package's re-exports) on top. A file may import from its own floor or
 // below, never above, and no file may reach itself through its imports. tests/ and bench/ may import anything.
 // Imports are read from every .ts file: static imports, `export … from`, dynamic `import()` and
-// `new URL("…", import.meta.url)` (worker and module URLs). The @std stand-ins under pipeline/std are reached
+// `new URL("…", import.meta.url)` (worker and module URLs). A worker URL starts a new module graph in another
+// thread rather than importing into this one, so it is held to the floors but cannot close an import cycle (the
+// parallel engine's pool spawns a worker that uses the pool's own module). The @std stand-ins under pipeline/std are reached
 // through the import map and count as external, as npm: and node: modules do.
 
 import { assert, assertEquals } from "@std/assert";
 
 /** The floors, bottom first: the first prefix a path starts with names its floor. */
 const FLOORS: readonly { name: string; prefixes: readonly string[] }[] = [
-  { name: "layers/tensor.ts", prefixes: ["layers/tensor.ts", "layers/conv_params.ts"] },
+  { name: "layers/tensor.ts", prefixes: ["layers/tensor.ts", "layers/memory.ts", "layers/conv_params.ts"] },
   { name: "layers/kernels", prefixes: ["layers/kernels/"] },
   { name: "layers", prefixes: ["layers/"] },
   { name: "datasets", prefixes: ["datasets/"] },
@@ -96,6 +98,12 @@ export function importSpecifiers(source: string): string[] {
   return found.sort((a, b) => a.at - b.at).map((f) => f.specifier);
 }
 
+/** The `new URL("…", import.meta.url)` specifiers of a file: modules it starts (workers), not imports. */
+export function spawnSpecifiers(source: string): string[] {
+  const code = stripComments(source);
+  return [...code.matchAll(/\bnew\s+URL\s*\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[1]);
+}
+
 /** A repository path from a specifier in `from`, or null for an external module (import map, npm:, node:, …). */
 function resolve(from: string, specifier: string): string | null {
   if (!specifier.startsWith("./") && !specifier.startsWith("../")) return null;
@@ -125,10 +133,16 @@ export interface LayeringReport {
   cycles: string[][];
 }
 
-/** Checks a file-level import graph (repository paths → the repository paths they import). */
-export function checkLayering(graph: ReadonlyMap<string, readonly string[]>): LayeringReport {
+/**
+ * Checks a file-level import graph (repository paths → the repository paths they import) and the modules files
+ * start as workers (`spawns`): both must keep to the floors; only imports can close a cycle.
+ */
+export function checkLayering(
+  graph: ReadonlyMap<string, readonly string[]>,
+  spawns: ReadonlyMap<string, readonly string[]> = new Map(),
+): LayeringReport {
   const upward: UpwardImport[] = [];
-  for (const [from, targets] of graph) {
+  for (const [from, targets] of [...graph, ...spawns]) {
     const a = floorOf(from);
     for (const to of targets) {
       const b = floorOf(to);
@@ -161,9 +175,10 @@ export function checkLayering(graph: ReadonlyMap<string, readonly string[]>): La
 const KNOWN_CYCLES: readonly string[] = [];
 
 /** Every .ts file of the repository (outside out/ and node_modules/) with the repository files it imports. */
-async function repositoryGraph(): Promise<Map<string, string[]>> {
+async function repositoryGraph(): Promise<{ graph: Map<string, string[]>; spawns: Map<string, string[]> }> {
   const root = new URL("../", import.meta.url);
   const graph = new Map<string, string[]>();
+  const spawns = new Map<string, string[]>();
   const walk = async (dir: string) => {
     for await (const entry of Deno.readDir(new URL(dir || ".", root))) {
       const path = dir + entry.name;
@@ -172,14 +187,16 @@ async function repositoryGraph(): Promise<Map<string, string[]>> {
       } else if (entry.isFile && path.endsWith(".ts")) {
         const source = await Deno.readTextFile(new URL(path, root));
         // Only modules: a `new URL` may also name a data file (gemm_wasm.wat).
-        const targets = importSpecifiers(source).map((s) => resolve(path, s))
-          .filter((p): p is string => p !== null && p.endsWith(".ts"));
-        graph.set(path, targets);
+        const modules = (specifiers: string[]) =>
+          specifiers.map((s) => resolve(path, s)).filter((p): p is string => p !== null && p.endsWith(".ts"));
+        const started = modules(spawnSpecifiers(source));
+        graph.set(path, modules(importSpecifiers(source)).filter((p) => !started.includes(p)));
+        spawns.set(path, started);
       }
     }
   };
   await walk("");
-  return graph;
+  return { graph, spawns };
 }
 
 Deno.test("importSpecifiers reads static, re-export, dynamic and worker-URL imports, not comments", () => {
@@ -236,15 +253,24 @@ Deno.test("checkLayering finds an upward import and a cycle in a small graph", (
     ["pipeline/commands/train.ts", "reports/a.ts", "pipeline/solver.ts", "pipeline/commands/train.ts"],
   ]);
   assertEquals(checkLayering(new Map([["layers/a.ts", ["layers/kernels/b.ts"]]])), { upward: [], cycles: [] });
+  // A started worker keeps to the floors but closes no cycle.
+  const pool = new Map([["layers/kernels/pool.ts", []], ["layers/kernels/worker.ts", ["layers/kernels/pool.ts"]]]);
+  assertEquals(checkLayering(pool, new Map([["layers/kernels/pool.ts", ["layers/kernels/worker.ts"]]])), {
+    upward: [],
+    cycles: [],
+  });
+  assertEquals(checkLayering(pool, new Map([["layers/kernels/pool.ts", ["layers/relu.ts"]]])).upward, [
+    { from: "layers/kernels/pool.ts", to: "layers/relu.ts", floors: "layers/kernels imports layers" },
+  ]);
 });
 
 Deno.test("the repository imports only downward and has no file-level import cycle", async () => {
-  const graph = await repositoryGraph();
+  const { graph, spawns } = await repositoryGraph();
   assert(graph.size > 100, `only ${graph.size} files found`);
-  for (const [from, targets] of graph) {
+  for (const [from, targets] of [...graph, ...spawns]) {
     for (const to of targets) assert(graph.has(to), `${from} imports ${to}, which is not a .ts file of the repository`);
   }
-  const { upward, cycles } = checkLayering(graph);
+  const { upward, cycles } = checkLayering(graph, spawns);
   const found = cycles.map((c) => c.join(" → "));
   const lines = [
     ...upward.map((u) => `${u.from} → ${u.to} (${u.floors})`),

@@ -7,6 +7,7 @@
  */
 
 import { type Data, formatShape, type Tensor, zeros } from "../tensor.ts";
+import { defineTask, markStandardBackend, parallelFor, threads } from "./parallel.ts";
 
 /**
  * Arguments of `gemm`, named as in BLAS: `C = alpha·op(A)·op(B) + beta·C`
@@ -182,6 +183,8 @@ function storeBlock(c: Data, off: number, ldc: number, mr: number, nr: number, a
   }
 }
 
+markStandardBackend(tsBackend);
+
 let backend: GemmBackend = tsBackend;
 
 /** The backend `gemm` uses now. */
@@ -202,11 +205,13 @@ export function setGemmBackend(b: GemmBackend): GemmBackend {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { gemm } from "./gemm.ts";
  * const a = new Float64Array([1, 2, 3, 4]); // 2 × 2
  * const b = new Float64Array([5, 6, 7, 8]); // 2 × 2
  * const c = new Float64Array(4);
- * gemm({ m: 2, n: 2, k: 2, a, b, c }); // c = [19, 22, 43, 50]
+ * gemm({ m: 2, n: 2, k: 2, a, b, c });
+ * assertEquals([...c], [19, 22, 43, 50]);
  * ```
  */
 export function gemm(args: GemmArgs): void {
@@ -233,7 +238,86 @@ export function gemm(args: GemmArgs): void {
   };
   validate(full);
   if (m === 0 || n === 0) return;
+  if (m * n * k >= PARALLEL_GEMM_MIN) {
+    if (m >= 2 * ROW_UNIT) {
+      if (threads() > 1) return gemmBlocks(full, 0, rowBlock(m));
+    } else if (n >= 2 * COLUMN_UNIT) {
+      // Always in these blocks, on one thread too: a column block's sums differ from the whole product's in the
+      // last bits, so the blocks, not the threads, must decide them.
+      return gemmBlocks(full, 1, columnBlock(n));
+    }
+  }
   backend.gemm(full);
+}
+
+/** Products with `m·n·k` below this run whole, on the calling thread. */
+export const PARALLEL_GEMM_MIN = 1 << 21;
+
+/**
+ * Row blocks are multiples of this many rows. A row of C then keeps its
+ * place in the kernels' register blocks (OpenBLAS's Haswell sgemm works in
+ * 16-row tiles and its edge kernels sum differently; 6 and 3 rows for the
+ * wasm and ts kernels), so a product split into row blocks equals the whole
+ * product bit for bit (checked by the tests), and any number of threads may
+ * share it.
+ */
+const ROW_UNIT = 48;
+
+/**
+ * Column blocks, for products with few rows (an affine layer's batch), are
+ * multiples of this many columns. Column blocks do change OpenBLAS's sums
+ * in the last bits, so they depend on the shape alone: `columnBlock(n)`.
+ */
+const COLUMN_UNIT = 64;
+
+/** Rows per block: about two blocks per thread, for balance when a core is busy elsewhere. */
+function rowBlock(m: number): number {
+  const blocks = Math.min(2 * threads(), Math.floor(m / ROW_UNIT));
+  return Math.ceil(m / blocks / ROW_UNIT) * ROW_UNIT;
+}
+
+/** Columns per block: four blocks (fewer when narrow), whatever the thread count. */
+function columnBlock(n: number): number {
+  const blocks = Math.min(4, Math.floor(n / COLUMN_UNIT));
+  return Math.ceil(n / blocks / COLUMN_UNIT) * COLUMN_UNIT;
+}
+
+/** Rows (axis 0) or columns (axis 1) of C in blocks of `block`: item `i` is the product for block `i` alone. */
+const GEMM_BLOCKS = defineTask(import.meta.url, "gemm.blocks", (arrays, args, begin, end) => {
+  const [a, b, c] = arrays as Data[];
+  const transA = args[0] === 1, transB = args[1] === 1;
+  const m = args[2], n = args[3], lda = args[7], ldb = args[9], ldc = args[12], axis = args[13], block = args[14];
+  const rows = axis === 0;
+  // Block by block even when one call gets several: the blocks, not the ranges, decide the sums.
+  for (let i = begin; i < end; i++) {
+    const from = i * block, to = Math.min(rows ? m : n, (i + 1) * block);
+    backend.gemm({
+      transA,
+      transB,
+      m: rows ? to - from : m,
+      n: rows ? n : to - from,
+      k: args[4],
+      alpha: args[5],
+      a,
+      aOffset: args[6] + (rows ? (transA ? from : from * lda) : 0),
+      lda,
+      b,
+      bOffset: args[8] + (rows ? 0 : (transB ? from * ldb : from)),
+      ldb,
+      beta: args[10],
+      c,
+      cOffset: args[11] + (rows ? from * ldc : from),
+      ldc,
+    });
+  }
+}, { gemm: true });
+
+/** A product in blocks of rows (axis 0) or columns (axis 1) of C, shared by the threads. */
+function gemmBlocks(g: Required<GemmArgs>, axis: number, block: number): void {
+  const { m, n, k } = g;
+  const items = Math.ceil((axis === 0 ? m : n) / block);
+  const args = [g.transA ? 1 : 0, g.transB ? 1 : 0, m, n, k, g.alpha, g.aOffset, g.lda, g.bOffset, g.ldb, g.beta];
+  parallelFor(GEMM_BLOCKS, items, [g.a, g.b, g.c], [...args, g.cOffset, g.ldc, axis, block], { backend });
 }
 
 function validate(g: Required<GemmArgs>): void {
@@ -265,9 +349,10 @@ function validate(g: Required<GemmArgs>): void {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { array, toNested } from "../tensor.ts";
  * import { matmul } from "./gemm.ts";
- * toNested(matmul(array([[1, 2]]), array([[3], [4]]))); // [[11]]
+ * assertEquals(toNested(matmul(array([[1, 2]]), array([[3], [4]]))), [[11]]);
  * ```
  */
 export function matmul(

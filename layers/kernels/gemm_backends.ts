@@ -67,9 +67,12 @@ export interface UseGemmBackendOptions {
  *
  * @example
  * ```ts
+ * import { assertEquals, assertMatch } from "@std/assert";
  * import { describeGemmBackend, useGemmBackend } from "./gemm_backends.ts";
- * useGemmBackend("auto");
- * console.log(`gemm: ${describeGemmBackend()}`); // e.g. "gemm: blas (OpenBLAS 0.3.21 Haswell, 2 threads)"
+ * const backend = useGemmBackend("auto", { quiet: true });
+ * // e.g. "blas (OpenBLAS 0.3.21 Haswell, 1 of its threads per gradstream thread)"
+ * assertMatch(describeGemmBackend(), /^(blas|wasm|ts) \(.+\)$/);
+ * assertEquals(describeGemmBackend().split(" ")[0], backend.name);
  * ```
  */
 export function useGemmBackend(
@@ -100,7 +103,7 @@ export function useGemmBackend(
 
 /**
  * One line naming the backend behind `gemm` now (or `b`) and its settings,
- * for the CLI and reports: `blas (OpenBLAS 0.3.21 Haswell, 2 threads)`,
+ * for the CLI and reports: `blas (OpenBLAS 0.3.21 Haswell, 1 of its threads per gradstream thread)`,
  * `wasm (WASM SIMD 6×8, relaxed madd, float64 via ts)`, `ts (packed TypeScript kernel)`.
  */
 export function describeGemmBackend(b: GemmBackend = gemmBackend()): string {

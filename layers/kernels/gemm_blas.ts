@@ -8,6 +8,10 @@
  */
 
 import { type GemmArgs, type GemmBackend, scaleC } from "./gemm.ts";
+import { readEnv } from "./_env.ts";
+import { markStandardBackend } from "./parallel.ts";
+
+export { readEnv } from "./_env.ts";
 
 // CBLAS enum values (cblas.h).
 const ROW_MAJOR = 101;
@@ -88,13 +92,21 @@ export interface BlasBackend extends GemmBackend {
   readonly version: string;
   /** OpenBLAS's build configuration string (`openblas_get_config`), or "" when unknown. */
   readonly config: string;
-  /** The most threads a product may use (defaults to OpenBLAS's own count, e.g. `OPENBLAS_NUM_THREADS`). */
+  /**
+   * The most OpenBLAS threads a product may use. Default 1: the parallel
+   * engine (`parallel.ts`) splits large products across its own threads,
+   * each calling OpenBLAS on one thread, so the two never oversubscribe the
+   * cores.
+   */
   maxThreads: number;
   /** Products with `m·n·k` below this run on one thread. Default `BLAS_SINGLE_THREAD_BELOW`. */
   singleThreadBelow: number;
   /** The threads a product of this size runs on. */
   threadsFor(m: number, n: number, k: number): number;
-  /** One line for logs and reports: `OpenBLAS 0.3.21 Haswell, 2 threads` (the core names OpenBLAS's kernel set). */
+  /**
+   * One line for logs and reports: `OpenBLAS 0.3.21 Haswell, 1 of its threads per gradstream thread` (the
+   * core names OpenBLAS's kernel set).
+   */
   describe(): string;
   /** Unloads the library; the backend must not be used afterwards. */
   close(): void;
@@ -109,7 +121,7 @@ export type BlasLoadResult =
 export interface OpenBlasOptions {
   /** Library path or soname to open instead of the usual candidates. */
   path?: string;
-  /** Cap on threads (default: OpenBLAS's own count). */
+  /** Cap on OpenBLAS's own threads. Default 1 (see `BlasBackend.maxThreads`). */
   maxThreads?: number;
 }
 
@@ -125,9 +137,11 @@ export interface OpenBlasOptions {
  *
  * @example
  * ```ts
+ * import { assert, assertStringIncludes } from "@std/assert";
  * import { openBlas } from "./gemm_blas.ts";
  * const r = openBlas({ path: "/nowhere/libopenblas.so" });
- * if (!r.available) console.log(r.reason); // names the path and the loader's error
+ * assert(!r.available);
+ * assertStringIncludes(r.reason, "blas: "); // the path and the loader's error, or the missing permission
  * ```
  */
 export function openBlas(options: OpenBlasOptions = {}): BlasLoadResult {
@@ -204,7 +218,7 @@ function makeBackend(lib: BlasLib, library: string, maxThreads?: number): BlasBa
     library,
     version,
     config,
-    maxThreads: maxThreads ?? defaultThreads,
+    maxThreads: maxThreads ?? 1,
     singleThreadBelow: BLAS_SINGLE_THREAD_BELOW,
     threadsFor(m, n, k) {
       if (!canSetThreads) return 1;
@@ -212,7 +226,7 @@ function makeBackend(lib: BlasLib, library: string, maxThreads?: number): BlasBa
     },
     describe() {
       const t = Math.max(1, Math.floor(this.maxThreads));
-      const threads = canSetThreads ? `${t} thread${t === 1 ? "" : "s"}` : "threads unknown";
+      const threads = canSetThreads ? `${t} of its threads per gradstream thread` : "threads unknown";
       return `${version}${core ? ` ${core}` : ""}, ${threads}`;
     },
     close() {
@@ -259,19 +273,7 @@ export function blasStatus(): BlasLoadResult {
   if (cached === undefined) {
     const path = readEnv("GRADSTREAM_BLAS_LIB");
     cached = openBlas(path ? { path } : {});
+    if (cached.available) markStandardBackend(cached.backend);
   }
   return cached;
-}
-
-/**
- * Reads an environment variable only when `--allow-env` already grants it,
- * so that probing a backend never raises a permission prompt.
- */
-export function readEnv(name: string): string | undefined {
-  try {
-    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -15,6 +15,7 @@
 import { type GemmArgs, type GemmBackend, scaleC, tsBackend } from "./gemm.ts";
 import { WASM_KERNEL_RELAXED_BASE64, WASM_KERNEL_SHAPE } from "./gemm_wasm_bytes.ts";
 import type { Data } from "../tensor.ts";
+import { markStandardBackend } from "./parallel.ts";
 
 const { mr: MR, nr: NR } = WASM_KERNEL_SHAPE;
 // KC × NR of B (8 KiB) stays in L1 while a panel of A streams by; an MC × KC
@@ -209,10 +210,10 @@ let cached: WasmLoadResult | undefined;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { wasmStatus } from "./gemm_wasm.ts";
- * import { setGemmBackend } from "./gemm.ts";
  * const w = wasmStatus();
- * if (w.available) setGemmBackend(w.backend);
+ * assertEquals(w.available ? w.backend.name : w.reason.slice(0, 5), w.available ? "wasm" : "wasm:");
  * ```
  */
 export function wasmStatus(): WasmLoadResult {
@@ -221,6 +222,7 @@ export function wasmStatus(): WasmLoadResult {
     cached = "kernel" in r
       ? { available: true, backend: makeBackend(r.kernel), reason: "" }
       : { available: false, backend: null, reason: r.reason };
+    if (cached.available) markStandardBackend(cached.backend);
   }
   return cached;
 }

@@ -12,10 +12,11 @@ import { type Data, type DType, type Tensor, zeros } from "../tensor.ts";
  * The scratch slots, one per kind of temporary, so that two users of one
  * call never share an array: the column matrix of a convolution chunk, its
  * transposed upstream gradient, the column gradient, maxima recomputed by the
- * pooling backward pass, the transposed weight gradient, and the zero-padded
- * image `im2col` reads and `col2im` sums into.
+ * pooling backward pass, the transposed weight gradient, the zero-padded
+ * image `im2col` reads and `col2im` sums into, and the per-chunk partial
+ * weight gradients of the convolution's backward pass.
  */
-export const SCRATCH_SLOTS = { cols: 0, product: 1, dcols: 2, maxima: 3, dwT: 4, padded: 5 } as const;
+export const SCRATCH_SLOTS = { cols: 0, product: 1, dcols: 2, maxima: 3, dwT: 4, padded: 5, dwParts: 6 } as const;
 
 /** A scratch slot: one of the values of `SCRATCH_SLOTS`. */
 export type ScratchSlot = typeof SCRATCH_SLOTS[keyof typeof SCRATCH_SLOTS];

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { MAX_THREADS } from "../../layers/kernels/threads.ts";
 import { parseArgs } from "node:util";
 import { DATASET_SPECS, DatasetSpecError, parseDatasetSpec } from "../../datasets/registry.ts";
 import type { GemmBackendName } from "../../layers/kernels/gemm_backends.ts";
@@ -164,6 +165,25 @@ export function positiveInteger(flag: string, s: string, limit: { max?: number; 
         limit.why ? ` (${limit.why})` : max === MAX_TENSOR_ELEMENTS ? " (the most elements a tensor can hold)" : ""
       }`,
     );
+  }
+  return v;
+}
+
+/**
+ * `--threads N`: the layers' thread count, 1 to `MAX_THREADS`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { threadCount, UsageError } from "./cli.ts";
+ * assertEquals(threadCount("threads", "2"), 2);
+ * assertThrows(() => threadCount("threads", "0"), UsageError, "--threads expects a thread count from 1 to 64");
+ * ```
+ */
+export function threadCount(flag: string, s: string): number {
+  const v = Number(s);
+  if (!/^\d+$/.test(s) || v < 1 || v > MAX_THREADS) {
+    throw new UsageError(`--${flag} expects a thread count from 1 to ${MAX_THREADS}, got ${JSON.stringify(s)}`);
   }
   return v;
 }

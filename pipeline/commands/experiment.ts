@@ -18,6 +18,7 @@
 
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { gemmBackend } from "../../layers/kernels/gemm.ts";
 // The report renderer (vega) and the live server load only when an in-process run needs them: `--plan FILE
 // --index I` starts once per run of a sweep and must be ready in a fraction of a second.
@@ -50,6 +51,7 @@ import {
   parseFlags,
   positiveInteger,
   seedValue,
+  threadCount,
   UsageError,
 } from "./cli.ts";
 
@@ -67,6 +69,7 @@ const FLAGS = flagTable(
     "seeds",
     "out",
     "gemm",
+    "threads",
     "plan",
     "index",
     "sbatch",
@@ -93,6 +96,7 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "out": "--out DIR",
   "serve": "--serve",
   "gemm": "--gemm blas|wasm|ts|auto",
+  "threads": "--threads N",
   "quiet": "--quiet",
   "list": "--list",
   "help": "--help",
@@ -128,6 +132,8 @@ Flags
                      while the runs train; keeps serving the final report until Ctrl-C
   --gemm blas|wasm|ts|auto
                      matrix-product backend (default auto, or env GRADSTREAM_GEMM)
+  --threads N        layer threads in all, shared out among the workers (default: env
+                     GRADSTREAM_THREADS, else every core); results are the same bits on any number
   --quiet            no progress output
   --list             the experiments, with what --quick changes
   --help             this text
@@ -136,7 +142,8 @@ Sweeps on other engines (GNU parallel, Slurm, Kubernetes: README, "Sweeps")
   --plan FILE        with NAME: write the runs' plan (NDJSON, one line per run) instead of running
                      them, and print the commands that run it; without NAME: the plan to use
   --index I          run exactly run I of the plan: a finished run is left alone, an interrupted
-                     one continues from its checkpoint, a locked one is refused
+                     one continues from its checkpoint, a locked one is refused; on --threads N
+                     (default env GRADSTREAM_THREADS, else SLURM_CPUS_PER_TASK, else 1)
   --collect          render the report from the plan's finished runs, list the missing ones
   --sbatch FILE      write a Slurm batch script: the plan as a job array; bash FILE also submits
                      a collect job that waits for the array
@@ -183,6 +190,8 @@ export interface ExperimentArgs {
   serve: boolean;
   /** gemm backend, or undefined for the default (env GRADSTREAM_GEMM, else auto). */
   gemm: GemmBackendName | "auto" | undefined;
+  /** Layer threads in all (null: env GRADSTREAM_THREADS, else every core). */
+  threads: number | null;
   /** No progress output. */
   quiet: boolean;
   /** Seeds per configuration (`--seeds`, default 1). */
@@ -204,6 +213,7 @@ export type PlanArgs =
     plan: string;
     index: number;
     gemm?: GemmBackendName | "auto";
+    threads?: number;
     allowBackendChange: boolean;
     quiet: boolean;
   }
@@ -280,11 +290,16 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
         plan,
         index: Number(values.index),
         ...(values.gemm !== undefined ? { gemm: gemmChoice("gemm", values.gemm) } : {}),
+        ...(values.threads !== undefined ? { threads: threadCount("threads", values.threads) } : {}),
         allowBackendChange: values["allow-backend-change"] === true,
         quiet: values.quiet === true,
       };
     }
-    if (values.gemm !== undefined) throw new UsageError("--gemm goes with NAME or --index: it says how runs compute");
+    for (const flag of ["gemm", "threads"] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`--${flag} goes with NAME or --index: it says how runs compute`);
+      }
+    }
     if (values.collect) return { action: "collect", plan, quiet: values.quiet === true };
     return { action: "sbatch", plan, sbatch: values.sbatch!, ...(slots !== undefined ? { slots } : {}) };
   }
@@ -347,6 +362,7 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
     out: directory("out", values.out ?? "out"),
     serve: values.serve === true,
     gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
+    threads: values.threads === undefined ? null : threadCount("threads", values.threads),
     quiet: values.quiet === true,
     seeds,
     ...(values.plan !== undefined ? { plan: values.plan } : {}),
@@ -513,6 +529,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   let server: RunServer | undefined;
   let progress: Progress | undefined;
   try {
+    if (parsed.threads !== null) setThreads(parsed.threads);
     useGemmBackend(parsed.gemm, { quiet: parsed.quiet });
     const backend = gemmBackend().name as GemmBackendName;
     await Deno.mkdir(dir, { recursive: true });
@@ -538,9 +555,9 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
       onDone: (task, result) => progress!.finished(task, result),
       signal: io.signal,
     });
-    const gemmText = backend === "blas" && batch.workers > 1
-      ? `${describeGemmBackend().replace(/, \d+ threads?\)$/, ")")}, 1 thread in each of ${batch.workers} workers`
-      : describeGemmBackend();
+    const each = Math.max(1, Math.floor(threads() / batch.workers));
+    const gemmText = `${describeGemmBackend()}; ${batch.workers} worker${batch.workers === 1 ? "" : "s"} × ${each} ` +
+      `thread${each === 1 ? "" : "s"}`;
     progressLine(
       `experiment ${experiment.name}${options.quick ? " (quick)" : ""}: ` +
         (tasks.length === 0

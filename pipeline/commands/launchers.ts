@@ -43,7 +43,8 @@ export function repoRoot(): string {
  * ```
  */
 export function shellQuote(s: string): string {
-  return SHELL_SAFE.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+  // Plain strings, not a nested template literal: the layering test's comment stripper reads no nesting.
+  return SHELL_SAFE.test(s) ? s : "'" + s.replaceAll("'", "'\\''") + "'";
 }
 
 /** Words a POSIX shell reads as they are. */

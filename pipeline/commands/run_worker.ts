@@ -4,7 +4,7 @@
  * and posts back every record as it is made, then the result, or an error
  * naming the task.
  *
- * Messages in: `{ type: "task", id, task, gemm, blasThreads }`.
+ * Messages in: `{ type: "task", id, task, gemm, threads }`.
  * Messages out: `{ type: "record", id, record }`, `{ type: "done", id, result }`,
  * `{ type: "error", id, message, stack }`.
  *
@@ -12,7 +12,7 @@
  */
 
 import { type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
-import type { BlasBackend } from "../../layers/kernels/gemm_blas.ts";
+import { setThreads } from "../../layers/kernels/threads.ts";
 import { executeTask, type Task, type TaskResult } from "./experiments/tasks.ts";
 import type { TrainRecord } from "../store/records.ts";
 
@@ -26,8 +26,8 @@ export interface WorkerRequest {
   task: Task;
   /** The gemm backend to install (the pool's choice, so every worker computes alike). */
   gemm: GemmBackendName | "auto";
-  /** Threads OpenBLAS may use in this worker (1 when several workers share the cores). */
-  blasThreads: number;
+  /** Layer threads in this worker (the pool shares the process's threads out among its workers). */
+  threads: number;
 }
 
 /** A message from a worker to the pool. */
@@ -45,20 +45,19 @@ const scope = globalThis as unknown as WorkerScope;
 
 let configured: string | undefined;
 
-function configure(gemm: GemmBackendName | "auto", blasThreads: number): void {
-  const key = `${gemm}/${blasThreads}`;
+function configure(gemm: GemmBackendName | "auto", threads: number): void {
+  const key = `${gemm}/${threads}`;
   if (configured === key) return;
-  const backend = useGemmBackend(gemm, { quiet: true });
-  // 0 leaves OpenBLAS's own count, as in the main thread: the thread count changes float32 sums in the last bits.
-  if (backend.name === "blas" && blasThreads > 0) (backend as BlasBackend).maxThreads = blasThreads;
+  useGemmBackend(gemm, { quiet: true });
+  setThreads(threads);
   configured = key;
 }
 
 // Tasks run one at a time: the pool sends the next one only after "done" or "error".
 scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
-  const { id, task, gemm, blasThreads } = e.data;
+  const { id, task, gemm, threads } = e.data;
   try {
-    configure(gemm, blasThreads);
+    configure(gemm, threads);
     const result = await executeTask(task, (record) => scope.postMessage({ type: "record", id, record }));
     const transfer = Object.values(result.params ?? {}).map((p) => p.data.buffer as ArrayBuffer);
     scope.postMessage({ type: "done", id, result }, transfer);

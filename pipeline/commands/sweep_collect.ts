@@ -64,10 +64,15 @@ export function collectedEngine(planFile: string): string {
   return `one process per run (${indexCommand(planFile, "I")}), collected`;
 }
 
-/** The gemm backends the runs reported, in words: one when they agree. */
-function gemmOf(results: readonly { gemm: string }[]): string {
-  const seen = [...new Set(results.map((r) => r.gemm))];
-  return seen.length === 1 ? `${seen[0]} in each run's process` : `varied: ${seen.join("; ")}`;
+/** The gemm backends and thread counts the runs reported, in words: one when they agree. */
+function gemmOf(results: readonly { gemm: string; threads?: number }[]): string {
+  const seen = [
+    ...new Set(results.map((r) => {
+      const t = r.threads ?? 1;
+      return `${r.gemm}; one process per run × ${t} thread${t === 1 ? "" : "s"}`;
+    })),
+  ];
+  return seen.length === 1 ? seen[0] : `varied: ${seen.join(" | ")}`;
 }
 
 /**

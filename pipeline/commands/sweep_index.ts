@@ -34,7 +34,7 @@
  */
 
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
-import type { BlasBackend } from "../../layers/kernels/gemm_blas.ts";
+import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { type Checkpoint, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
 import { type Plan, PlanError, planPath, type PlanRun, readPlan } from "../store/plan.ts";
@@ -108,8 +108,10 @@ export interface PlannedRunResult {
   index: number;
   /** The task's result (parameters as plain arrays in the file; typed arrays here). */
   result: TaskResult;
-  /** The gemm backend it ran on, in words (`blas (OpenBLAS 0.3.21 Haswell, 1 thread)`). */
+  /** The gemm backend it ran on, in words (`blas (OpenBLAS 0.3.21 Haswell, 1 of its threads per gradstream thread)`). */
   gemm: string;
+  /** The layers' threads it ran on (the numbers do not depend on it). */
+  threads: number;
   /** When it finished, ISO 8601. */
   finishedAt: string;
 }
@@ -295,6 +297,8 @@ export interface IndexArgs {
   index: number;
   /** gemm backend (undefined: the plan's, else auto). */
   gemm?: GemmBackendName | "auto";
+  /** Layer threads (undefined: {@link plannedRunThreads}). */
+  threads?: number;
   /** Continue although the checkpoint was written with another gemm backend or thread count. */
   allowBackendChange?: boolean;
   /** No progress lines (errors and the result line only). */
@@ -311,8 +315,24 @@ export interface IndexIO {
   signals?: boolean;
 }
 
-/** OpenBLAS threads of a planned run: one, as in the Web Workers (an engine runs one process per core). */
-const PLANNED_RUN_BLAS_THREADS = 1;
+/**
+ * The layer threads of a planned run without `--threads`: env
+ * `GRADSTREAM_THREADS`, else the CPUs Slurm gave the task
+ * (`SLURM_CPUS_PER_TASK`), else 1: an engine runs one process per slot,
+ * and each taking every core would crowd the others out. The numbers are
+ * the same on any count.
+ */
+export function plannedRunThreads(): number {
+  for (const name of ["GRADSTREAM_THREADS", "SLURM_CPUS_PER_TASK"]) {
+    let value: string | undefined;
+    try {
+      value = Deno.env.get(name);
+    } catch { /* no --allow-env */ }
+    const n = Number(value);
+    if (value !== undefined && Number.isInteger(n) && n >= 1) return n;
+  }
+  return 1;
+}
 
 /**
  * Runs index `args.index` of the plan `args.plan` (see the module docs) and
@@ -402,8 +422,8 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
     });
 
     const gemm = args.gemm ?? (plan.header.options.gemm as GemmBackendName | "auto" | undefined);
-    const backend = useGemmBackend(gemm, { quiet: true });
-    if (backend.name === "blas") (backend as BlasBackend).maxThreads = PLANNED_RUN_BLAS_THREADS;
+    setThreads(args.threads ?? plannedRunThreads());
+    useGemmBackend(gemm, { quiet: true });
 
     let resumeFrom: Checkpoint | undefined;
     if (task.kind === "train" && await exists(paths.checkpoint)) {
@@ -437,6 +457,7 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
         index: run.index,
         result,
         gemm: describeGemmBackend(),
+        threads: threads(),
         finishedAt: new Date().toISOString(),
       }),
     );

@@ -17,6 +17,7 @@
 
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
+import { describeThreads, setThreads } from "../../layers/kernels/threads.ts";
 import { estimateTrainingBytes, type ModelSpec, type Normalization } from "../../layers/models/model_spec.ts";
 import type { DType } from "../../layers/tensor.ts";
 import { writeReport } from "../../reports/render.ts";
@@ -40,6 +41,7 @@ import {
   positiveInteger,
   positiveIntegerList,
   seedValue,
+  threadCount,
   UsageError,
 } from "./cli.ts";
 
@@ -104,7 +106,9 @@ export interface RunSettings {
   gemm: GemmBackendName | "auto";
   /** No progress output. */
   quiet: boolean;
-  /** Resume even when the checkpoint was written with another gemm backend or thread count. Default false. */
+  /** Threads the layers use (null: `GRADSTREAM_THREADS`, else every core). Default null. */
+  threads?: number | null;
+  /** Resume even when the checkpoint was written with another gemm backend. Default false. */
   allowBackendChange?: boolean;
 }
 
@@ -178,9 +182,11 @@ Run
   --run-name NAME                run directory name (default: derived from the flags above)
   --resume                       continue the run from its checkpoint
   --allow-backend-change         with --resume: continue although the checkpoint was written with another gemm
-                                 backend or thread count (the result will not be bit-identical)
+                                 backend (the result will not be bit-identical)
   --print-every N                loss line every N iterations (default ${d.printEvery})
   --gemm blas|wasm|ts|auto       matrix-product backend (default ${d.gemm}, or env GRADSTREAM_GEMM)
+  --threads N                    threads the layers use (default: env GRADSTREAM_THREADS, else every core);
+                                 results are the same bits on any number
   --quiet                        no progress output
   --help                         this text
 `;
@@ -190,7 +196,7 @@ const FLAGS = flagTable(
   [
     ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
     ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
-    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm"],
+    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm", "threads"],
   ] as const,
   ["shuffle", "resume", "allow-backend-change", "quiet", "help"] as const,
 );
@@ -258,6 +264,7 @@ export function parseTrainArgs(
     resume: values.resume === true,
     printEvery: s("print-every") === undefined ? d.printEvery : positiveInteger("print-every", s("print-every")!),
     gemm: s("gemm") === undefined ? d.gemm : gemmChoice("gemm", s("gemm")!),
+    threads: s("threads") === undefined ? null : threadCount("threads", s("threads")!),
     quiet: values.quiet === true,
     allowBackendChange: values["allow-backend-change"] === true,
   };
@@ -445,6 +452,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   const records: TrainRecord[] = [];
   let report: (() => Promise<string>) | undefined;
   try {
+    if (settings.threads) setThreads(settings.threads);
     useGemmBackend(settings.gemm, { quiet: settings.quiet });
     const runName = settings.runName ?? await defaultRunName(c);
     const paths = runPaths(settings.out, runName);
@@ -482,7 +490,7 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
           out(
             `train: ${paths.dir} (${data.name}, ${
               data.xTrain.shape[0]
-            } training examples; gemm ${describeGemmBackend()})`,
+            } training examples; gemm ${describeGemmBackend()}; ${describeThreads()})`,
           );
         }
       },

@@ -17,9 +17,10 @@
  */
 
 import type { GemmBackendName } from "../../layers/kernels/gemm_backends.ts";
+import { threads } from "../../layers/kernels/threads.ts";
 import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
 import type { WorkerReply, WorkerRequest } from "./run_worker.ts";
-import { mergeReadableStreams } from "../std/streams.ts";
+import { mergeReadableStreams } from "@std/streams";
 
 /** A task failed in its worker (or its worker died while running it). */
 export class TaskFailedError extends Error {
@@ -43,8 +44,11 @@ export interface RunTasksOptions {
   workers?: number;
   /** gemm backend every worker installs. Default `"auto"` (the fastest available). */
   gemm?: GemmBackendName | "auto";
-  /** OpenBLAS threads per worker; 0 leaves OpenBLAS's own count. Default 1 with several workers, else 0. */
-  blasThreads?: number;
+  /**
+   * Layer threads per worker (the parallel engine's `setThreads`). Default: the process's thread count
+   * (`--threads`, `GRADSTREAM_THREADS`, else every core) shared out, so that workers × threads stays within it.
+   */
+  threads?: number;
   /** The worker module. Default `./run_worker.ts`. */
   workerUrl?: URL;
   /**
@@ -102,7 +106,7 @@ export function runTasks(tasks: readonly Task[], options: RunTasksOptions = {}):
   }
   const size = Math.min(wanted, Math.max(tasks.length, 1));
   const gemm = options.gemm ?? "auto";
-  const blasThreads = options.blasThreads ?? (size > 1 ? 1 : 0);
+  const threadsEach = options.threads ?? Math.max(1, Math.floor(threads() / size));
   const url = options.workerUrl ?? new URL("./run_worker.ts", import.meta.url);
 
   const controllers: ReadableStreamDefaultController<LabelledRecord>[] = [];
@@ -158,7 +162,7 @@ export function runTasks(tasks: readonly Task[], options: RunTasksOptions = {}):
     running[w] = id;
     state[id] = "running";
     options.onStart?.(tasks[id], w);
-    const request: WorkerRequest = { type: "task", id, task: tasks[id], gemm, blasThreads };
+    const request: WorkerRequest = { type: "task", id, task: tasks[id], gemm, threads: threadsEach };
     workers[w].postMessage(request);
   };
 
