@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { parallelCommand } from "../pipeline/commands/launchers.ts";
 import { readPlan } from "../pipeline/store/plan.ts";
 import { type SlurmCluster, startSlurm } from "../tests/_slurm.ts";
-import { assertSameReport, bash, engineEnv, REPO } from "../tests/_sweeps.ts";
+import { assertSameReport, bash, engineEnv, planFolders, REPO } from "../tests/_sweeps.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -73,8 +73,9 @@ async function plan(dir: string, extra = ""): Promise<string> {
 }
 
 let reference: string | undefined;
-async function check(dir: string): Promise<string> {
-  const html = await Deno.readTextFile(`${dir}/${name}/report.html`);
+/** Checks the report of the plan `file` against the workers' one. */
+async function check(file: string): Promise<string> {
+  const html = await Deno.readTextFile(`${(await planFolders(file)).dir}/report.html`);
   if (reference === undefined) return "(no workers' report to compare with)";
   assertSameReport(html, reference);
   return "report = workers' report";
@@ -88,7 +89,10 @@ if (engines.includes("workers")) {
     wall[`workers ${k}`] = await timed(`in-process workers, --workers ${k}`, async () => {
       await must(task(`${name} ${quick.join(" ")} --quiet --workers ${k} --out ${dir}`));
     });
-    reference ??= await Deno.readTextFile(`${dir}/${name}/report.html`);
+    reference ??= await Deno.readTextFile(`${
+      (await Array.fromAsync(Deno.readDir(dir)))
+        .map((e) => `${dir}/${e.name}`).find((d) => d.includes(`/${name}-`))
+    }/report.html`);
   }
 }
 
@@ -100,7 +104,7 @@ if (engines.includes("parallel")) {
     let note = "";
     wall[`parallel ${k}`] = await timed(`GNU parallel -j ${k}, then --collect`, async () => {
       await must(parallelCommand({ plan: file, runs, experiment: name }, { jobs: k }));
-      note = await check(dir);
+      note = await check(file);
       return note;
     });
   }
@@ -116,13 +120,13 @@ try {
   if (cluster !== undefined) {
     for (const k of slotList) {
       const dir = `${cluster.dir}/slurm-${k}`;
-      await plan(dir, `--sbatch ${dir}/sweep.sbatch --slots ${k}`);
+      const file = await plan(dir, `--sbatch ${dir}/sweep.sbatch --slots ${k}`);
       wall[`slurm ${k}`] = await timed(`Slurm array, ${k} slot${k === 1 ? "" : "s"}, and the collect job`, async () => {
         const submit = await cluster!.client("bash", [`${dir}/sweep.sbatch`], { env: engineEnv() });
         const ids = /submitted job array (\d+) .* and collect job (\d+)/.exec(submit.stdout);
         if (ids === null) throw new Error(`${submit.stdout}${submit.stderr}`);
         await cluster!.waitFor([ids[1], ids[2]], { timeoutMs: 3_600_000, pollMs: 250 });
-        return await check(dir);
+        return await check(file);
       });
     }
     // Slurm's own cost per array task: an array of empty tasks, 2 at a time.

@@ -25,6 +25,8 @@ export interface DatasetFormat {
   readonly numClasses: number;
   /** The most training examples the format can supply. */
   readonly maxTraining: number;
+  /** Its whole training split, as the loader takes it by default (what `--num-train` defaults to). */
+  readonly trainingSplit: number;
   /** Loads it; `dir` is what follows the first colon (undefined without one). */
   load(dir: string | undefined, options: LoadOptions): Promise<Dataset>;
 }
@@ -38,6 +40,7 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = Object.freeze(
       imageShape: [3, 32, 32],
       numClasses: 10,
       maxTraining: 1000,
+      trainingSplit: 1000,
       load: (_dir, options) => loadSample(options),
     },
     {
@@ -46,6 +49,7 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = Object.freeze(
       imageShape: [3, 32, 32],
       numClasses: 10,
       maxTraining: 50000,
+      trainingSplit: 49000,
       load: (dir, options) => loadCifar10(dir!, options),
     },
     {
@@ -54,6 +58,7 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = Object.freeze(
       imageShape: [1, 28, 28],
       numClasses: 10,
       maxTraining: 60000,
+      trainingSplit: 59000,
       load: (dir, options) => loadFashionMnist(dir, options),
     },
     {
@@ -62,6 +67,7 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = Object.freeze(
       imageShape: [1, 28, 28],
       numClasses: 10,
       maxTraining: 60000,
+      trainingSplit: 59000,
       load: (dir, options) => loadMnist(dir!, options),
     },
   ] satisfies DatasetFormat[],

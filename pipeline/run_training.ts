@@ -51,6 +51,11 @@ export interface SolverSpec {
   sampling?: SamplingMode;
   /** Training examples per accuracy check (null: all). Default: the Solver's, 1000. */
   numTrainSamples?: number | null;
+  /**
+   * Extra accuracy checks every this many steps (`--check-every`), drawn from generators of their own seeded
+   * by the run's seed, so the losses are those of a run without them. Default 0: only the course's checks.
+   */
+  checkEvery?: number;
 }
 
 /** Everything that decides a training run's numbers. */
@@ -169,6 +174,7 @@ export async function runTraining(spec: TrainingSpec, outputs: TrainingOutputs =
     lrDecay: s.lrDecay,
     sampling: s.sampling,
     numTrainSamples: s.numTrainSamples,
+    ...(s.checkEvery ? { checkEvery: s.checkEvery, checkSeed: spec.seed } : {}),
     random,
     verbose: outputs.verbose ?? false,
     printEvery: outputs.printEvery,

@@ -11,6 +11,7 @@ import { assert, assertEquals } from "@std/assert";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "../pipeline/commands/experiment.ts";
+import { planPath, readPlan } from "../pipeline/store/plan.ts";
 
 /** The repository root. */
 export const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/+$/, "");
@@ -106,9 +107,27 @@ export async function keyNumbers(dir: string): Promise<Record<string, unknown>> 
   return JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).keyNumbers;
 }
 
-/** Runs the quick weight-scale sweep on the in-process workers (2) under `root`; returns its folder. */
-export async function workersSweep(root: string): Promise<string> {
-  const r = await experiment(["weight-scale", "--quick", "--quiet", "--out", root, "--workers", "2"]);
+/** The experiment's folder, from the `experiment: report DIR/report.html` line a run or a collect prints. */
+export function reportFolder(r: Ran): string {
+  const line = r.out.map((l) => /^experiment: report (.*)\/report\.html/.exec(l)?.[1]).find((d) => d !== undefined);
+  assert(line !== undefined, `no report line in:\n${r.out.join("\n")}`);
+  return line;
+}
+
+/** Runs `args` (an experiment and its flags) on the in-process workers (2) under `root`; returns its folder. */
+export async function workersRun(root: string, args: string[]): Promise<string> {
+  const r = await experiment([...args, "--out", root, "--workers", "2"]);
   assertEquals(r.code, 0, r.err.join("\n"));
-  return `${root}/weight-scale`;
+  return reportFolder(r);
+}
+
+/** Runs the quick weight-scale sweep on the in-process workers (2) under `root`; returns its folder. */
+export function workersSweep(root: string): Promise<string> {
+  return workersRun(root, ["weight-scale", "--quick", "--quiet"]);
+}
+
+/** A plan's experiment folder and its runs' folders, as paths on this machine. */
+export async function planFolders(plan: string): Promise<{ dir: string; runs: string[] }> {
+  const { header, runs } = await readPlan(plan);
+  return { dir: planPath(plan, header.out), runs: runs.map((r) => planPath(plan, r.dir)) };
 }

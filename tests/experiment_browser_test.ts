@@ -58,10 +58,13 @@ Deno.test({
       for (const experiment of EXPERIMENTS) {
         await t.step(experiment.name, async () => {
           const err: string[] = [];
-          const code = await main([experiment.name, "--quick", "--quiet", "--out", root], {
-            out: () => {},
-            err: (l) => err.push(l),
-          });
+          const code = await main(
+            [experiment.name, "--quick", "--quiet", "--out", root, "--run-name", experiment.name],
+            {
+              out: () => {},
+              err: (l) => err.push(l),
+            },
+          );
           assertEquals(code, 0, err.join("\n"));
           await tab.goto(`file://${root}/${experiment.name}/report.html`);
           await tab.eval("window.gradstream.ready.then(() => true)");

@@ -82,7 +82,7 @@ const outputs = new Map<string, Awaited<ReturnType<typeof readOutput>>>();
 for (const experiment of EXPERIMENTS) {
   Deno.test(`${experiment.name} --quick writes its report, records and key numbers`, async () => {
     const t0 = performance.now();
-    const r = await run([experiment.name, "--quick", "--out", root, "--workers", "2"]);
+    const r = await run([experiment.name, "--quick", "--out", root, "--run-name", experiment.name, "--workers", "2"]);
     assertEquals(r.code, 0, r.err.join("\n"));
     const dir = `${root}/${experiment.name}`;
     const o = await readOutput(dir);
@@ -158,7 +158,10 @@ Deno.test("convnet, gradcheck and conv-filters --quick: filters, all checks pass
 Deno.test("weight-scale --quick gives the same records and report with 1 and 2 workers (timing aside)", async () => {
   const dirs = [`${root}/w1`, `${root}/w2`];
   for (const [i, dir] of dirs.entries()) {
-    const r = await run(["weight-scale", "--quick", "--quiet", "--out", dir, "--workers", String(i + 1)]);
+    const r = await run([
+      ...["weight-scale", "--quick", "--quiet", "--out", dir, "--run-name", "weight-scale"],
+      ...["--workers", String(i + 1)],
+    ]);
     assertEquals(r.code, 0, r.err.join("\n"));
   }
   const [one, two] = await Promise.all(dirs.map((d) => readOutput(`${d}/weight-scale`)));
@@ -252,7 +255,16 @@ Deno.test({
     const stop = new AbortController();
     let seen: { page: string; labels: Set<string>; records: number; done: boolean } | undefined;
     let watching: Promise<void> | undefined;
-    const finished = run(["batchnorm", "--quick", "--quiet", "--serve", "--out", `${root}/serve`], {
+    const finished = run([
+      "batchnorm",
+      "--quick",
+      "--quiet",
+      "--serve",
+      "--out",
+      `${root}/serve`,
+      "--run-name",
+      "batchnorm",
+    ], {
       signal: stop.signal,
       onServe(url) {
         watching = (async () => {

@@ -32,7 +32,15 @@ Deno.test("train and experiment convnet at the same settings give the same losse
   try {
     // experiment convnet --quick: 100 training and 100 validation images, one epoch of batch 50,
     // weight scale 1e-3, hidden 500, reg 1e-3, Adam 1e-3, seed 0.
-    const viaExperiment = await command("experiment.ts", ["convnet", "--quick", "--quiet", "--out", dir]);
+    const viaExperiment = await command("experiment.ts", [
+      "convnet",
+      "--quick",
+      "--quiet",
+      "--out",
+      dir,
+      "--run-name",
+      "convnet",
+    ]);
     assertEquals(viaExperiment.code, 0, viaExperiment.stderr);
     const viaTrain = await command("train.ts", [
       ...["--model", "cnn", "--weight-scale", "1e-3", "--hidden-dim", "500", "--reg", "1e-3"],
@@ -41,7 +49,7 @@ Deno.test("train and experiment convnet at the same settings give the same losse
     ]);
     assertEquals(viaTrain.code, 0, viaTrain.stderr);
     const fromTrain = numbers(await readRunLog(`${dir}/train/run.ndjson`));
-    const fromExperiment = numbers(await readRunLog(`${dir}/convnet/runs/convnet.ndjson`));
+    const fromExperiment = numbers(await readRunLog(`${dir}/convnet/runs/convnet/run.ndjson`));
     assertGreater(fromTrain.length, 2);
     // assertEquals compares numbers with Object.is: equal means equal to the last bit.
     assertEquals(fromTrain, fromExperiment);

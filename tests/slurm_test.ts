@@ -4,10 +4,10 @@
  * the daemons cannot start; on CI (CI=true) they must.
  */
 
-import { assert, assertEquals, assertLessOrEqual, assertMatch } from "@std/assert";
+import { assert, assertEquals, assertLessOrEqual, assertMatch, assertStringIncludes } from "@std/assert";
 import { sbatchScript } from "../pipeline/commands/launchers.ts";
 import { type SlurmCluster, startSlurm } from "./_slurm.ts";
-import { assertSameReport, engineEnv, experiment, keyNumbers, workersSweep } from "./_sweeps.ts";
+import { assertSameReport, engineEnv, experiment, keyNumbers, planFolders, workersSweep } from "./_sweeps.ts";
 
 const onCi = Deno.env.get("CI") === "true";
 const started = await startSlurm();
@@ -122,18 +122,19 @@ Deno.test({
     const ids = /submitted job array (\d+) \(10 runs, 2 at once\) and collect job (\d+)/.exec(submit.stdout);
     assert(ids, submit.stdout);
     await cluster!.waitFor([ids[1], ids[2]], { timeoutMs: 300_000 });
-    const logs = `${dir}/slurm/weight-scale/slurm`;
+    const folder = (await planFolders(plan)).dir;
+    const logs = `${folder}/slurm`;
     const collectLog = await Deno.readTextFile(`${logs}/gradstream-weight-scale-collect-${ids[2]}.out`);
-    assertMatch(collectLog, /experiment: report .*\/slurm\/weight-scale\/report\.html \(all 10 runs of /);
+    assertStringIncludes(collectLog, `experiment: report ${folder}/report.html (all 10 runs of `);
     for (let i = 0; i < 10; i++) {
       const task = await Deno.readTextFile(`${logs}/gradstream-weight-scale-${ids[1]}_${i}.out`);
       assertMatch(task, new RegExp(`experiment: run ${i} \\(.*\\): train acc`), `task ${i}`);
     }
     assertSameReport(
-      await Deno.readTextFile(`${dir}/slurm/weight-scale/report.html`),
+      await Deno.readTextFile(`${folder}/report.html`),
       await Deno.readTextFile(`${workers}/report.html`),
     );
-    assertEquals(await keyNumbers(`${dir}/slurm/weight-scale`), await keyNumbers(workers));
+    assertEquals(await keyNumbers(folder), await keyNumbers(workers));
   },
 });
 

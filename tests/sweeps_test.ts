@@ -24,6 +24,9 @@ import {
   experimentInChild,
   experimentProcess,
   keyNumbers,
+  planFolders,
+  reportFolder,
+  workersRun,
   workersSweep,
 } from "./_sweeps.ts";
 
@@ -56,14 +59,15 @@ Deno.test({
     assertEquals(runs.length, 10);
     const r = await bash(parallelCommand({ plan, runs: runs.length, experiment: "weight-scale" }, { jobs: 2 }));
     assertEquals(r.code, 0, r.err.join("\n"));
-    assertStringIncludes(r.out.join("\n"), `experiment: report ${root}/parallel/weight-scale/report.html`);
+    const { dir } = await planFolders(plan);
+    assertEquals(reportFolder(r), dir);
     // Every index ran once, in its own process, and exited 0.
     const joblog = (await Deno.readTextFile(`${plan}.joblog`)).trim().split("\n").slice(1).map((l) => l.split("\t"));
     assertEquals(joblog.map((row) => Number(row.at(-1)!.split(" ").at(-1))).sort((a, b) => a - b), [...runs.keys()]);
     assertEquals(joblog.map((row) => row[6]), Array(10).fill("0"), "exit values");
-    const collected = await Deno.readTextFile(`${root}/parallel/weight-scale/report.html`);
+    const collected = await Deno.readTextFile(`${dir}/report.html`);
     assertSameReport(collected, await Deno.readTextFile(`${workers}/report.html`));
-    assertEquals(await keyNumbers(`${root}/parallel/weight-scale`), await keyNumbers(workers));
+    assertEquals(await keyNumbers(dir), await keyNumbers(workers));
 
     // Run again, an index is left alone and says so, with exit code 0.
     const again = await experiment(["--plan", plan, "--index", "3"]);
@@ -79,7 +83,8 @@ Deno.test("a run killed with SIGKILL continues from its checkpoint when its inde
   // 20 epochs of 10 steps: long enough to be killed between its first checkpoint and its end.
   const args = ["weight-scale", "--quick", "--epochs", "20"];
   const [killedPlan, wholePlan] = [await writePlan(`${root}/killed`, args), await writePlan(`${root}/whole`, args)];
-  const dir = plannedRunPaths(`${root}/killed/weight-scale/runs/batchnorm-1.00e-4`);
+  const dir = plannedRunPaths((await planFolders(killedPlan)).runs[1]);
+  const wholeDir = (await planFolders(wholePlan)).runs[1];
   const child = experimentProcess(["--plan", killedPlan, "--index", "1", "--quiet"]);
   let killedAt = -1;
   for (let t = 0; t < 6000 && killedAt < 0; t++) {
@@ -107,25 +112,29 @@ Deno.test("a run killed with SIGKILL continues from its checkpoint when its inde
 
   const resumed = await experimentInChild(["--plan", killedPlan, "--index", "1"]);
   assertEquals(resumed.code, 0, resumed.err.join("\n"));
-  assertMatch(resumed.err.join("\n"), /took over the lock of process \d+, which is gone/);
+  assertMatch(resumed.err.join("\n"), /: took over the lock of process \d+, since .*, which is gone$/m);
   assertMatch(resumed.err.join("\n"), /continuing in .* from its checkpoint at iteration \d+ \(epoch \d+\)/);
   const whole = await experimentInChild(["--plan", wholePlan, "--index", "1", "--quiet"]);
   assertEquals(whole.code, 0, whole.err.join("\n"));
 
-  const [a, b] = await Promise.all([dir.log, plannedRunPaths(`${root}/whole/weight-scale/runs/batchnorm-1.00e-4`).log]
+  const [a, b] = await Promise.all([dir.log, plannedRunPaths(wholeDir).log]
     .map(readRunLog));
   assertEquals(a.filter((r) => r.kind === "start").map((r) => r.kind === "start" && r.resumed), [false, true]);
   assertEquals(trained(a), trained(b));
   const [ra, rb] = await Promise.all(
-    [dir.dir, `${root}/whole/weight-scale/runs/batchnorm-1.00e-4`].map(readPlannedResult),
+    [dir.dir, wholeDir].map(readPlannedResult),
   );
-  assertEquals(ra!.result.note, rb!.result.note);
+  assertEquals([ra!.result.how, rb!.result.how], ["resumed", "fresh"]);
+  assertEquals(
+    ra!.result.note,
+    `resumed at iteration ${/at iteration (\d+)/.exec(ra!.result.note!)![1]}: ${rb!.result.note}`,
+  );
   assertEquals(ra!.result.stopped, rb!.result.stopped);
 });
 
 Deno.test("an index whose folder a live process holds is refused with exit code 4, its folder untouched", async () => {
   const plan = await writePlan(`${root}/locked`, ["weight-scale", "--quick"]);
-  const dir = `${root}/locked/weight-scale/runs/baseline-1.00e-4`;
+  const dir = (await planFolders(plan)).runs[0];
   await Deno.mkdir(dir, { recursive: true });
   const lock = await acquireRunLock(dir, { command: "deno task experiment (the test)" });
   try {
@@ -165,7 +174,7 @@ Deno.test("a failed run is kept as failed: its index exits 1, --collect lists it
 
 Deno.test("a folder holding another plan's run is refused with exit code 2, and so is a different plan in the file", async () => {
   const plan = await writePlan(`${root}/other`, ["weight-scale", "--quick"]);
-  const dir = `${root}/other/weight-scale/runs/baseline-1.00e-4`;
+  const dir = (await planFolders(plan)).runs[0];
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(`${dir}/run.json`, '{"experiment":"weight-scale","index":0,"name":"x","config":{}}\n');
   const r = await experiment(["--plan", plan, "--index", "0"]);
@@ -187,11 +196,10 @@ Deno.test("a folder holding another plan's run is refused with exit code 2, and 
 
 Deno.test("--seeds 2: the first seed's runs are the runs without --seeds, the report adds bands; a plan gives the same report", async () => {
   const tiny = ["batchnorm", "--quick", "--epochs", "2", "--num-train", "100", "--quiet"];
-  const one = await experiment([...tiny, "--out", `${root}/seeds1`, "--workers", "2"]);
-  assertEquals(one.code, 0, one.err.join("\n"));
-  const two = await experiment([...tiny, "--seeds", "2", "--out", `${root}/seeds2`, "--workers", "2"]);
-  assertEquals(two.code, 0, two.err.join("\n"));
-  const summary = JSON.parse(await Deno.readTextFile(`${root}/seeds2/batchnorm/summary.json`));
+  const one = await workersRun(`${root}/seeds1`, tiny);
+  const two = await workersRun(`${root}/seeds2`, [...tiny, "--seeds", "2"]);
+  assertMatch(two, /\/batchnorm-sample-quick-.*-seeds2-[0-9a-f]+$/);
+  const summary = JSON.parse(await Deno.readTextFile(`${two}/summary.json`));
   const s1 = replicateSeed(0, 1);
   assertEquals(summary.tasks.map((t: { label: string }) => t.label), [
     "baseline (seed 0)",
@@ -201,15 +209,15 @@ Deno.test("--seeds 2: the first seed's runs are the runs without --seeds, the re
   ]);
   assertEquals(summary.seeds, 2);
   assertEquals(summary.keyNumbers.seeds, 2);
-  const base = await readRunLog(`${root}/seeds1/batchnorm/runs/baseline.ndjson`);
-  const first = await readRunLog(`${root}/seeds2/batchnorm/runs/baseline-seed-0.ndjson`);
-  const other = await readRunLog(`${root}/seeds2/batchnorm/runs/baseline-seed-${s1}.ndjson`);
+  const base = await readRunLog(`${one}/runs/baseline/run.ndjson`);
+  const first = await readRunLog(`${two}/runs/baseline-seed-0/run.ndjson`);
+  const other = await readRunLog(`${two}/runs/baseline-seed-${s1}/run.ndjson`);
   assertEquals(trained(first), trained(base));
   assertNotEquals(trained(other), trained(base));
   // The first seed's key numbers are those without --seeds.
-  const k1 = await keyNumbers(`${root}/seeds1/batchnorm`);
+  const k1 = await keyNumbers(one);
   for (const [k, v] of Object.entries(k1)) assertEquals(summary.keyNumbers[k], v, k);
-  const html = await Deno.readTextFile(`${root}/seeds2/batchnorm/report.html`);
+  const html = await Deno.readTextFile(`${two}/report.html`);
   for (const text of ["Over 2 seeds", "Training loss over 2 seeds", "mean over the seeds", `0, ${s1}`]) {
     assertStringIncludes(html, text);
   }
@@ -222,13 +230,14 @@ Deno.test("--seeds 2: the first seed's runs are the runs without --seeds, the re
   const collect = await experiment(["--plan", plan, "--collect", "--quiet"]);
   assertEquals(collect.code, 0, collect.out.join("\n"));
   // This report shows training times; the sections over the seeds (table, charts with their static SVGs) show none.
-  const collected = await Deno.readTextFile(`${root}/seeds-plan/batchnorm/report.html`);
+  const planned = (await planFolders(plan)).dir;
+  const collected = await Deno.readTextFile(`${planned}/report.html`);
   for (const id of ["over-2-seeds", "training-loss-over-2-seeds", "accuracy-over-2-seeds"]) {
     const section = (page: string) => new RegExp(`<section id="${id}".*?</section>`, "s").exec(page)?.[0];
     assert(section(html) !== undefined, `no section ${id}`);
     assertEquals(section(collected), section(html), id);
   }
-  assertEquals(await keyNumbers(`${root}/seeds-plan/batchnorm`), summary.keyNumbers);
+  assertEquals(await keyNumbers(planned), summary.keyNumbers);
 });
 
 Deno.test("--sbatch writes a Slurm script for an existing plan: an array over its runs, K at once", async () => {
@@ -239,7 +248,7 @@ Deno.test("--sbatch writes a Slurm script for an existing plan: an array over it
   assertMatch(r.out[0], /^experiment: Slurm script .*sweep\.sbatch: array 0-9, 2 at once; bash .* submits it/);
   const script = await Deno.readTextFile(file);
   assertStringIncludes(script, "#SBATCH --array=0-9%2\n");
-  assertStringIncludes(script, `#SBATCH --output=${root}/sbatch/weight-scale/slurm/%x-%A_%a.out\n`);
+  assertStringIncludes(script, `#SBATCH --output=${(await planFolders(plan)).dir}/slurm/%x-%A_%a.out\n`);
   assertEquals((await bash(`bash -n ${file}`)).code, 0);
 });
 

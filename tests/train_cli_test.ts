@@ -43,7 +43,16 @@ Deno.test("train: a malformed or unknown flag is one line naming the flag, exit 
     ],
     [["--seed", "-1"], 'train: --seed expects a value; write --seed=VALUE for a value starting with "-"'],
     [["--seed=-1"], 'train: --seed expects an integer in [0, 2^32), got "-1"'],
-    [["--filter-size", "4"], 'train: --filter-size expects an odd positive integer, got "4"'],
+    [["--model", "cnn", "--filter-size", "4"], 'train: --filter-size expects an odd positive integer, got "4"'],
+    [["--filter-size", "3"], "train: --filter-size applies to --model cnn only (this run is --model fc)"],
+    [["--model", "cnn", "--dropout", "0.5"], "train: --dropout applies to --model fc only (this run is --model cnn)"],
+    [["--port", "8080"], "train: --port applies to --serve only (the live page's port)"],
+    [["--serve", "--port", "70000"], 'train: --port expects a port number in [0, 65535] (0: a free one), got "70000"'],
+    [["--check-every", "0"], 'train: --check-every expects a positive integer, got "0"'],
+    [
+      ["--resume", "--force"],
+      "train: --resume and --force contradict each other: --resume keeps the run, --force replaces it",
+    ],
     [["--frobnicate"], "train: unknown flag --frobnicate (see --help)"],
     [["--resume=yes"], "train: --resume takes no value"],
     [["--epochs"], "train: --epochs expects a value"],
@@ -55,16 +64,40 @@ Deno.test("train: a malformed or unknown flag is one line naming the flag, exit 
   }
 });
 
-Deno.test("train --help prints usage with the defaults, exit code 0", async () => {
+Deno.test("train --help prints usage with each model's defaults, exit code 0", async () => {
   const r = await run(["--help"]);
   assertEquals(r.code, 0);
   assertEquals(r.out.join("\n"), usage().trimEnd());
   for (
-    const s of ["--hidden-dims N,N,…", "(default 100,100,100,100,100)", "(default adam)", "(default 0.02)", "--resume"]
+    const s of [
+      "--hidden-dims N,N,…",
+      "(default 100,100,100,100,100)",
+      "(default adam)",
+      "(default 0.02 for fc, 0.001 for cnn)",
+      "(default 10 for fc, 1 for cnn)",
+      "ThreeLayerConvNet: 32 filters 7×7, hidden 100, weight scale 0.001, reg 0",
+      "--resume",
+      "--force",
+      "--check-every N",
+      "--serve",
+    ]
   ) {
     assertStringIncludes(r.out[0], s);
   }
   assertEquals(parseTrainArgs([])!.config.hiddenDims, TRAIN_DEFAULTS.hiddenDims);
+});
+
+Deno.test("train: a flag left out takes its model's default; --num-train the dataset's whole training split", () => {
+  const cnn = parseTrainArgs(["--model", "cnn"])!.config;
+  assertEquals(
+    [cnn.weightScale, cnn.hiddenDim, cnn.numFilters, cnn.filterSize, cnn.reg, cnn.epochs, cnn.numTrain],
+    [1e-3, 100, 32, 7, 0, 1, 1000],
+  );
+  const fc = parseTrainArgs([])!.config;
+  assertEquals([fc.weightScale, fc.epochs, fc.numTrain], [2e-2, 10, 1000]);
+  const cifar = parseTrainArgs(["--model", "cnn", "--dataset", "cifar10:/nowhere"], { memoryBytes: null })!.config;
+  assertEquals(cifar.numTrain, 49000);
+  assertEquals(parseTrainArgs(["--model", "cnn", "--weight-scale", "0.01"])!.config.weightScale, 0.01);
 });
 
 Deno.test("train writes its run log and checkpoint under --out and prints where, with course progress lines", async () => {
@@ -92,7 +125,8 @@ Deno.test("train writes its run log and checkpoint under --out and prints where,
     ]);
     assertEquals([r.code, r.err], [0, []]);
     const runDir = /^train: (\S+) \(cifar10-sample, 100 training examples; gemm ts/.exec(r.out[0])?.[1];
-    assert(runDir?.startsWith(`${dir}/fc2x16-batchnorm-adam-sample-s0-`), r.out[0]);
+    // The name reads as the settings that differ from the fc defaults, then a hash of all of them.
+    assertMatch(runDir ?? "", new RegExp(`^${dir}/fc-sample-h16x2-dropout0\\.1-b25-e2-n100-nval50-[0-9a-f]{8}$`));
     assertEquals(r.out[1], `train: run log ${runDir}/run.ndjson`);
     assertEquals(r.out[2], `train: checkpoint ${runDir}/checkpoint.safetensors`);
     assertMatch(r.out[3], /^train: final train acc 0\.\d{3}, val acc 0\.\d{3}, best val acc 0\.\d{3}; /);
@@ -132,16 +166,16 @@ Deno.test("train writes its run log and checkpoint under --out and prints where,
     const { snapshot } = await loadCheckpoint(`${runDir}/checkpoint.safetensors`);
     assertEquals([snapshot.iteration, snapshot.epoch], [8, 2]);
 
-    // Resuming a finished run has nothing left to do, and says so in the log.
+    // Resuming a finished run keeps it as it is (its report redone) and says so.
+    const logBefore = await Deno.readTextFile(`${runDir}/run.ndjson`);
     const again = await run([
       ...["--hidden-dims", "16,16", "--dropout", "0.1", "--num-train", "100", "--num-val", "50", "--epochs", "2"],
       ...["--batch-size", "25", "--print-every", "3", "--gemm", "ts", "--out", dir, "--resume"],
     ]);
     assertEquals(again.code, 0, again.err.join("\n"));
-    assertStringIncludes(again.out[0], "resuming");
-    const after = await readRunLog(`${runDir}/run.ndjson`);
-    assertEquals(after.filter((x) => x.kind === "iteration").length, 8);
-    assertEquals(after.filter((x) => x.kind === "start").length, 2);
+    assertEquals(again.out[0], `train: ${runDir} holds a finished run: kept as it is (--resume)`);
+    assertStringIncludes(again.out.join("\n"), `train: report ${runDir}/report.html`);
+    assertEquals(await Deno.readTextFile(`${runDir}/run.ndjson`), logBefore);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -200,16 +234,17 @@ Deno.test("train --resume with a corrupt, missing or foreign checkpoint fails wi
     assertEquals((await run(small)).code, 0);
     const other = await run([...small.map((a) => (a === "8" ? "9" : a)), "--resume"]);
     assertEquals(other.code, 1);
-    assertMatch(
-      other.err[0],
-      /^train: .*checkpoint\.safetensors: checkpoint is of another run: its run is .*"hiddenDims":\[8\]/,
-    );
+    assertMatch(other.err[0], /^train: .*\/r: holds another run: its model is .*"hiddenDims":\[8\]/);
 
     const path = `${dir}/r/checkpoint.safetensors`;
     const bytes = await Deno.readFile(path);
     bytes[10] = 0x7b; // "{" inside the JSON header
     bytes[11] = 0x7b;
     await Deno.writeFile(path, bytes);
+    // Unfinished (no end record), so that --resume reads the checkpoint rather than keeping the run.
+    const log = `${dir}/r/run.ndjson`;
+    const lines = (await Deno.readTextFile(log)).trimEnd().split("\n");
+    await Deno.writeTextFile(log, lines.filter((l) => !l.includes('"kind":"end"')).join("\n") + "\n");
     const corrupt = await run([...small, "--resume"]);
     assertEquals(corrupt.code, 1);
     assertMatch(corrupt.err[0], /^train: .*checkpoint\.safetensors: not a readable checkpoint: /);

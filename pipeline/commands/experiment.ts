@@ -1,11 +1,20 @@
 /**
  * `deno task experiment NAME`: runs one of the course's experiments
  * (`--list` names them), its independent runs in parallel on Web Workers
- * (one per core by default), and writes under `<out>/NAME/`:
+ * (one per core by default), and writes to a folder of its own for each
+ * dataset and configuration, `<out>/NAME-DATASET-…-HASH/` (`--run-name`
+ * names another):
  *
  * - `report.html`: the report (charts, tables, images; opens offline);
- * - `runs/<run>.ndjson`: every training run's records (the run log format);
+ * - `runs/<run>/`: every training run in its own folder (`runInFolder`): its
+ *   records (`run.ndjson`), checkpoint, `result.json`;
  * - `summary.json`: the key numbers, the runs and their wall times.
+ *
+ * Nothing is lost without `--force`: the folder is locked while written, a
+ * folder holding results is refused (exit 2) unless `--resume` (finished
+ * runs kept, unfinished ones continued from their checkpoints, then the
+ * report) or `--force` (replace them) says what to do, and Ctrl-C ends with
+ * one line naming the runs that are over and the command that continues.
  *
  * Runs use the embedded CIFAR-10 sample unless `--dataset` says otherwise;
  * `--quick` runs a reduced version (fewer epochs, runs and examples; `--list`
@@ -26,6 +35,17 @@ import type { RunServer } from "../../reports/live_server.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
 import { formatDuration } from "../../reports/format.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
+import {
+  clearRunResults,
+  describeRemovedTemporaries,
+  describeRunFolder,
+  guardRunFolder,
+  removeStaleTemporaries,
+  RUN_FILES,
+  RunFolderTakenError,
+} from "../store/run_folder.ts";
+import { acquireRunLock, describeHolder, type RunLock, RunLockedError, shellWord } from "../store/run_lock.ts";
+import { readRunLog } from "../store/run_log.ts";
 import { fileNameOf } from "./experiments/common.ts";
 import { expandSeeds, MAX_SEEDS, type SeedGroup } from "./experiments/seeds.ts";
 import {
@@ -35,12 +55,14 @@ import {
   EXPERIMENTS,
   findExperiment,
 } from "./experiments/index.ts";
-import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
-import type { TrainEvent } from "../messages.ts";
+import type { LabelledRecord, RunPlace, Task } from "./experiments/tasks.ts";
 import type { TrainRecord } from "../store/records.ts";
-import { prepareRunLog, runLogSink } from "../store/run_log.ts";
-import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
+import { ExperimentProgress } from "./experiment_progress.ts";
+import { writeIndexPage } from "./run_index.ts";
+import { readableRunName } from "./run_names.ts";
+import { continueCommand, onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
+import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
 import {
   count,
   datasetSpec,
@@ -48,7 +70,9 @@ import {
   flagTable,
   gemmChoice,
   helpRows,
+  numberValue,
   parseFlags,
+  plainName,
   positiveInteger,
   seedValue,
   threadCount,
@@ -61,21 +85,10 @@ const KEY_NUMBERS_SHOWN = 12;
 /** Flags of the command, as `node:util` parseArgs takes them. */
 const FLAGS = flagTable(
   [
-    "dataset",
-    "workers",
-    "num-train",
-    "epochs",
-    "seed",
-    "seeds",
-    "out",
-    "gemm",
-    "threads",
-    "plan",
-    "index",
-    "sbatch",
-    "slots",
+    ...["dataset", "workers", "num-train", "epochs", "seed", "seeds", "out", "gemm", "threads", "run-name"],
+    ...["check-every", "port", "plan", "index", "sbatch", "slots"],
   ] as const,
-  ["quick", "serve", "quiet", "list", "help", "collect", "force", "allow-backend-change"] as const,
+  ["quick", "serve", "quiet", "list", "help", "resume", "force", "allow-backend-change", "collect"] as const,
 );
 
 const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
@@ -86,17 +99,21 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "epochs": "--epochs N",
   "seed": "--seed S",
   "seeds": "--seeds K",
+  "threads": "--threads N",
   "plan": "--plan FILE",
   "index": "--index I",
   "collect": "--collect",
   "sbatch": "--sbatch FILE",
   "slots": "--slots K",
+  "out": "--out DIR",
+  "run-name": "--run-name NAME",
+  "check-every": "--check-every N",
+  "resume": "--resume",
   "force": "--force",
   "allow-backend-change": "--allow-backend-change",
-  "out": "--out DIR",
   "serve": "--serve",
+  "port": "--port N",
   "gemm": "--gemm blas|wasm|ts|auto",
-  "threads": "--threads N",
   "quiet": "--quiet",
   "list": "--list",
   "help": "--help",
@@ -111,8 +128,9 @@ export function experimentUsage(): string {
        deno task experiment --list
 
 Runs one of the CS231n notebooks' experiments, its independent runs in parallel on Web
-Workers, and writes <out>/NAME/report.html, the records <out>/NAME/runs/<run>.ndjson and the
-key numbers <out>/NAME/summary.json.
+Workers, and writes to a folder of its own for each dataset and configuration,
+<out>/NAME-DATASET-…-HASH/: report.html, summary.json (the key numbers) and runs/<run>/,
+each run in its own folder (run.ndjson, checkpoint.safetensors, result.json).
 
 Experiments
 ${helpRows(EXPERIMENTS.map((e) => [e.name, e.summary]), width + 1)}
@@ -127,9 +145,19 @@ Flags
   --seed S           seed of every run, 0 ≤ S < 2^32 (default 0)
   --seeds K          repeat every run with K seeds, the first being --seed's; the report adds
                      each configuration's mean with a min–max band over its seeds (default 1)
+  --check-every N    also check accuracy every N iterations in every run (the losses are unchanged)
   --out DIR          output root (default out)
-  --serve            live view: serve <out>/NAME on 127.0.0.1 and stream the records to the page
-                     while the runs train; keeps serving the final report until Ctrl-C
+  --run-name NAME    the experiment's folder under --out (default: NAME, the dataset, the settings
+                     that differ from the defaults, and a hash of all of them)
+  --resume           continue: finished runs are kept, unfinished ones continue from their
+                     checkpoints, the rest start; then the report
+  --force            replace what the experiment's folder holds (with --plan: a different plan in FILE)
+  --allow-backend-change
+                     with --resume: continue runs whose checkpoints were written with another gemm
+                     backend or thread count (their results will not be bit-identical)
+  --serve            live view: serve the experiment's folder on 127.0.0.1 and stream the records to
+                     the page while the runs train; keeps serving the final report until Ctrl-C
+  --port N           the live view's port (default: a free one)
   --gemm blas|wasm|ts|auto
                      matrix-product backend (default auto, or env GRADSTREAM_GEMM)
   --threads N        layer threads in all, shared out among the workers (default: env
@@ -148,9 +176,6 @@ Sweeps on other engines (GNU parallel, Slurm, Kubernetes: README, "Sweeps")
   --sbatch FILE      write a Slurm batch script: the plan as a job array; bash FILE also submits
                      a collect job that waits for the array
   --slots K          with --sbatch: array tasks running at once (default all)
-  --force            with NAME --plan: replace a different plan already in FILE
-  --allow-backend-change
-                     with --index: continue a checkpoint written with another gemm backend
 Exit codes with --plan: ${sweepExitCodesText()}
 `;
 }
@@ -174,6 +199,8 @@ export interface ExperimentIO {
   onServe?: (url: string) => void;
   /** Progress: a summary line at least this often while runs train, ms. Default 10,000. */
   heartbeatMs?: number;
+  /** Listen to SIGINT and SIGTERM (default: when run as the program). */
+  stopSignals?: boolean;
 }
 
 /** What the command line asks for, after parsing and defaults. */
@@ -186,8 +213,18 @@ export interface ExperimentArgs {
   workers: number;
   /** Output root. */
   out: string;
+  /** The experiment's folder under `out` (null: {@link defaultExperimentFolder}). */
+  runName: string | null;
+  /** Keep finished runs, continue unfinished ones. */
+  resume: boolean;
+  /** Replace what the folder holds. */
+  force: boolean;
+  /** With `resume`: continue runs whose checkpoints were written with another gemm backend or thread count. */
+  allowBackendChange: boolean;
   /** Live view. */
   serve: boolean;
+  /** The live view's port (0: a free one). */
+  port: number;
   /** gemm backend, or undefined for the default (env GRADSTREAM_GEMM, else auto). */
   gemm: GemmBackendName | "auto" | undefined;
   /** Layer threads in all (null: env GRADSTREAM_THREADS, else every core). */
@@ -202,8 +239,6 @@ export interface ExperimentArgs {
   sbatch?: string;
   /** `--slots K` (with `sbatch`). */
   slots?: number;
-  /** `--force`: replace a different plan in `plan`. */
-  force: boolean;
 }
 
 /** `--plan FILE` without an experiment's name: run one index, collect, or write a Slurm script for the plan. */
@@ -222,15 +257,8 @@ export type PlanArgs =
 
 /** Flags that only go with an experiment's name (they say what to plan or how to run it here). */
 const EXPERIMENT_ONLY = [
-  "dataset",
-  "workers",
-  "num-train",
-  "epochs",
-  "seed",
-  "seeds",
-  "out",
-  "serve",
-  "quick",
+  ...["dataset", "workers", "num-train", "epochs", "seed", "seeds", "out", "serve", "quick", "run-name"],
+  ...["check-every", "port", "resume", "force"],
 ] as const;
 
 /**
@@ -248,7 +276,7 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
   if (values.help) return "help";
   if (values.list) return "list";
   const names = EXPERIMENTS.map((e) => e.name).join(", ");
-  for (const flag of ["index", "collect", "allow-backend-change"] as const) {
+  for (const flag of ["index", "collect"] as const) {
     if (values[flag] === undefined) continue;
     if (values.plan === undefined) throw new UsageError(`--${flag} needs --plan FILE, the plan it works on`);
     if (positionals.length > 0) {
@@ -261,48 +289,7 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
     throw new UsageError("--slots goes with --sbatch FILE: the Slurm array's tasks running at once");
   }
   const slots = values.slots === undefined ? undefined : positiveInteger("slots", values.slots);
-  if (positionals.length === 0 && values.plan !== undefined) {
-    const given = (Object.keys(values) as (keyof typeof FLAGS)[]).filter((f) => values[f] !== undefined);
-    const other = given.find((f) => (EXPERIMENT_ONLY as readonly string[]).includes(f) || f === "force");
-    if (other !== undefined) {
-      throw new UsageError(
-        `--${other} does not apply to an existing plan: it was planned with its settings (give NAME to plan anew)`,
-      );
-    }
-    const actions = (["index", "collect", "sbatch"] as const).filter((f) => values[f] !== undefined);
-    if (actions.length !== 1) {
-      throw new UsageError(
-        actions.length === 0
-          ? "--plan FILE without an experiment name expects --index I, --collect or --sbatch FILE"
-          : `--${actions[0]} and --${actions[1]} do not go together; give one`,
-      );
-    }
-    const plan = values.plan;
-    if (values.index !== undefined) {
-      if (!/^\d+$/.test(values.index)) {
-        throw new UsageError(`--index expects a run's index, an integer from 0, got ${JSON.stringify(values.index)}`);
-      }
-      for (const flag of ["sbatch"] as const) {
-        if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --index`);
-      }
-      return {
-        action: "index",
-        plan,
-        index: Number(values.index),
-        ...(values.gemm !== undefined ? { gemm: gemmChoice("gemm", values.gemm) } : {}),
-        ...(values.threads !== undefined ? { threads: threadCount("threads", values.threads) } : {}),
-        allowBackendChange: values["allow-backend-change"] === true,
-        quiet: values.quiet === true,
-      };
-    }
-    for (const flag of ["gemm", "threads"] as const) {
-      if (values[flag] !== undefined) {
-        throw new UsageError(`--${flag} goes with NAME or --index: it says how runs compute`);
-      }
-    }
-    if (values.collect) return { action: "collect", plan, quiet: values.quiet === true };
-    return { action: "sbatch", plan, sbatch: values.sbatch!, ...(slots !== undefined ? { slots } : {}) };
-  }
+  if (positionals.length === 0 && values.plan !== undefined) return planArgs(values, slots);
   if (positionals.length === 0) {
     throw new UsageError(`expects an experiment name, one of ${names} (--list describes them)`);
   }
@@ -338,29 +325,50 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
     );
   }
   if (values.seed !== undefined) options.seed = seedValue("seed", values.seed);
+  if (values["check-every"] !== undefined) {
+    if (!experiment.trains) {
+      throw new UsageError(`--check-every does not apply to ${experiment.name}: it trains nothing`);
+    }
+    options.checkEvery = positiveInteger("check-every", values["check-every"]);
+  }
+  if (values.resume === true && values.force === true) {
+    throw new UsageError("--resume and --force contradict each other: --resume keeps the runs, --force replaces them");
+  }
   const seeds = values.seeds === undefined
     ? 1
     : positiveInteger("seeds", values.seeds, { max: MAX_SEEDS, why: "seeds per configuration" });
   if (seeds > 1 && !experiment.trains) {
     throw new UsageError(`--seeds does not apply to ${experiment.name}: it trains nothing`);
   }
-  if (values.plan === undefined) {
-    for (const flag of ["sbatch", "force"] as const) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --plan FILE`);
-    }
-  } else {
-    for (const flag of ["workers", "serve"] as const) {
+  if (values.plan === undefined && values.sbatch !== undefined) throw new UsageError("--sbatch goes with --plan FILE");
+  if (values.plan !== undefined) {
+    for (const flag of ["workers", "serve", "port", "resume", "allow-backend-change"] as const) {
       if (values[flag] !== undefined) {
         throw new UsageError(`--${flag} does not apply with --plan: the engine that runs the plan decides`);
       }
     }
+  }
+  let port = 0;
+  if (values.port !== undefined) {
+    port = numberValue(
+      "port",
+      values.port,
+      "a port number in [0, 65535] (0: a free one)",
+      (v) => Number.isInteger(v) && v >= 0 && v <= 65535,
+    );
+    if (values.serve !== true) throw new UsageError("--port applies to --serve only (the live view's port)");
   }
   return {
     experiment,
     options,
     workers: values.workers === undefined ? defaultWorkerCount() : positiveInteger("workers", values.workers),
     out: directory("out", values.out ?? "out"),
+    runName: values["run-name"] === undefined ? null : plainName("run-name", values["run-name"]),
+    resume: values.resume === true,
+    force: values.force === true,
+    allowBackendChange: values["allow-backend-change"] === true,
     serve: values.serve === true,
+    port,
     gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
     threads: values.threads === undefined ? null : threadCount("threads", values.threads),
     quiet: values.quiet === true,
@@ -368,8 +376,51 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs |
     ...(values.plan !== undefined ? { plan: values.plan } : {}),
     ...(values.sbatch !== undefined ? { sbatch: values.sbatch } : {}),
     ...(slots !== undefined ? { slots } : {}),
-    force: values.force === true,
   };
+}
+
+/** The `--plan FILE` forms without an experiment's name (see {@link PlanArgs}). */
+function planArgs(
+  values: ReturnType<typeof parseFlags<typeof FLAGS>>["values"],
+  slots: number | undefined,
+): PlanArgs {
+  const given = (Object.keys(values) as (keyof typeof FLAGS)[]).filter((f) => values[f] !== undefined);
+  const other = given.find((f) => (EXPERIMENT_ONLY as readonly string[]).includes(f));
+  if (other !== undefined) {
+    throw new UsageError(
+      `--${other} does not apply to an existing plan: it was planned with its settings (give NAME to plan anew)`,
+    );
+  }
+  const actions = (["index", "collect", "sbatch"] as const).filter((f) => values[f] !== undefined);
+  if (actions.length !== 1) {
+    throw new UsageError(
+      actions.length === 0
+        ? "--plan FILE without an experiment name expects --index I, --collect or --sbatch FILE"
+        : `--${actions[0]} and --${actions[1]} do not go together; give one`,
+    );
+  }
+  const plan = values.plan!;
+  if (values.index !== undefined) {
+    if (!/^\d+$/.test(values.index)) {
+      throw new UsageError(`--index expects a run's index, an integer from 0, got ${JSON.stringify(values.index)}`);
+    }
+    return {
+      action: "index",
+      plan,
+      index: Number(values.index),
+      ...(values.gemm !== undefined ? { gemm: gemmChoice("gemm", values.gemm) } : {}),
+      ...(values.threads !== undefined ? { threads: threadCount("threads", values.threads) } : {}),
+      allowBackendChange: values["allow-backend-change"] === true,
+      quiet: values.quiet === true,
+    };
+  }
+  for (const flag of ["gemm", "threads", "allow-backend-change"] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag} goes with NAME or --index: it says how runs compute`);
+    }
+  }
+  if (values.collect) return { action: "collect", plan, quiet: values.quiet === true };
+  return { action: "sbatch", plan, sbatch: values.sbatch!, ...(slots !== undefined ? { slots } : {}) };
 }
 
 /**
@@ -382,76 +433,6 @@ function workOf(task: Task): number {
   const { batchSize, numEpochs } = task.solver;
   const steps = numEpochs * Math.max(1, Math.floor(task.data.numTrain / batchSize));
   return (steps * (batchSize + 25) + (numEpochs + 1) * 700) * (task.model.kind === "cnn" ? 50 : 1);
-}
-
-/** Progress lines on stderr: which run finished, how many are done, how much time is left. */
-class Progress {
-  readonly #tasks: readonly Task[];
-  readonly #line: (s: string) => void;
-  readonly #t0 = performance.now();
-  readonly #weights = new Map<string, number>();
-  readonly #fraction = new Map<string, number>();
-  readonly #planned = new Map<string, number>();
-  #done = 0;
-  #running = 0;
-  #lastLine = performance.now();
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(tasks: readonly Task[], line: (s: string) => void, heartbeatMs: number) {
-    this.#tasks = tasks;
-    this.#line = line;
-    for (const t of tasks) {
-      this.#weights.set(t.label, workOf(t));
-      this.#fraction.set(t.label, 0);
-    }
-    this.#timer = setInterval(() => {
-      if (performance.now() - this.#lastLine >= heartbeatMs) this.#say(`… ${this.#status()}`);
-    }, Math.min(heartbeatMs, 1000));
-    Deno.unrefTimer(this.#timer);
-  }
-
-  #say(s: string) {
-    this.#lastLine = performance.now();
-    this.#line(s);
-  }
-
-  #status(): string {
-    const total = [...this.#weights.values()].reduce((a, b) => a + b, 0);
-    const done = this.#tasks.reduce((a, t) => a + this.#weights.get(t.label)! * this.#fraction.get(t.label)!, 0);
-    const f = total > 0 ? done / total : 1;
-    const elapsed = performance.now() - this.#t0;
-    const left = f > 0.01 && f < 1 ? `, about ${formatDuration(elapsed * (1 - f) / f)} left` : "";
-    const running = this.#running > 0 ? `, ${this.#running} running` : "";
-    return `${this.#done}/${this.#tasks.length} done${running}, ${Math.floor(100 * f)} % of the work, ${
-      formatDuration(elapsed)
-    } elapsed${left}`;
-  }
-
-  started(): void {
-    this.#running++;
-  }
-
-  record(label: string, record: TrainRecord): void {
-    if (record.kind === "start") this.#planned.set(label, record.numIterations);
-    else if (record.kind === "iteration") {
-      this.#fraction.set(label, record.iteration / (this.#planned.get(label) ?? Infinity));
-    }
-  }
-
-  finished(task: Task, result: TaskResult): void {
-    this.#running--;
-    this.#done++;
-    this.#fraction.set(task.label, 1);
-    this.#say(
-      `[${this.#done}/${this.#tasks.length}] ${task.label}: ${result.note ?? "done"} (${
-        formatDuration(result.wallMs)
-      }) · ${this.#status()}`,
-    );
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-  }
 }
 
 /** A live page listing every planned run, fed by `serveRun`. */
@@ -469,9 +450,77 @@ async function liveReport(experiment: Experiment, tasks: readonly Task[]) {
 }
 
 /**
- * The command: parses `args`, runs the experiment, writes its files, prints
- * where. Returns the exit code: 0 done, 1 a run failed (its label and error
- * are printed), 2 a command-line mistake (one line naming the flag).
+ * The default folder of an experiment under `--out`: its name, the dataset,
+ * the settings that differ from the defaults (`quick`, `--num-train`,
+ * `--epochs`, `--check-every`, `--seed`, `--seeds`) and a hash of all of them, so
+ * that a run on another dataset or configuration never writes over this one's
+ * (`convnet-cifar10-5a1e09ab`, `batchnorm-sample-quick-0c7d2e11`).
+ */
+export async function defaultExperimentFolder(
+  experiment: Experiment,
+  options: ExperimentOptions,
+  seeds = 1,
+): Promise<string> {
+  const settings: Record<string, unknown> = {
+    experiment: experiment.name,
+    quick: options.quick,
+    ...(experiment.trains ? { dataset: options.dataset, seed: options.seed } : {}),
+    ...(options.numTrain !== undefined ? { numTrain: options.numTrain } : {}),
+    ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
+    ...(options.checkEvery !== undefined ? { checkEvery: options.checkEvery } : {}),
+    ...(seeds > 1 ? { seeds } : {}),
+  };
+  return await readableRunName({
+    prefix: [experiment.name, ...(experiment.trains ? [options.dataset.split(":")[0]] : [])],
+    settings,
+    defaults: { quick: false, seed: 0 },
+    spellings: [
+      { key: "quick", short: "quick" },
+      { key: "numTrain", short: "n" },
+      { key: "epochs", short: "e" },
+      { key: "checkEvery", short: "check" },
+      { key: "seed", short: "s" },
+      { key: "seeds", short: "seeds" },
+    ],
+  });
+}
+
+/** Each training task's folder name under `runs/`: its label as a file name, made unique in plan order. */
+function runFolderNames(tasks: readonly Task[]): Map<string, string> {
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const t of tasks) {
+    if (t.kind !== "train") continue;
+    let name = fileNameOf(t.label);
+    for (let k = 2; used.has(name); k++) name = `${fileNameOf(t.label)}-${k}`;
+    used.add(name);
+    names.set(t.label, name);
+  }
+  return names;
+}
+
+/** Where each run stands, from the records seen: for the line printed when the experiment is stopped. */
+function stopSummary(
+  labels: readonly string[],
+  finished: ReadonlySet<string>,
+  seen: ReadonlyMap<string, { iteration: number; planned: number }>,
+): string {
+  const interrupted = labels.filter((l) => !finished.has(l) && seen.has(l)).map((l) => {
+    const s = seen.get(l)!;
+    return `${l} at iteration ${s.iteration}${s.planned ? ` of ${s.planned}` : ""}`;
+  });
+  const notStarted = labels.length - finished.size - interrupted.length;
+  return `${finished.size} of ${count(labels.length, "run")} over` +
+    (interrupted.length > 0 ? `, ${interrupted.length} interrupted (${interrupted.join("; ")})` : "") +
+    (notStarted > 0 ? `, ${notStarted} not started` : "");
+}
+
+/**
+ * The command: parses `args`, runs the experiment in its folder, writes its
+ * files, prints where. Returns the exit code: 0 done, 1 a run failed (its
+ * label and error are printed), 2 a command-line mistake (one line naming
+ * the flag) or a folder that is not this command's to write (locked by
+ * another process, or holding results without `--resume` or `--force`).
  */
 export async function main(args: string[], io: ExperimentIO = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
@@ -514,45 +563,89 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     }
     throw e;
   }
+  const t0 = performance.now();
+  const root = parsed.out.replace(/\/+$/, "") || "/";
+  const dir = `${root}/${parsed.runName ?? await defaultExperimentFolder(experiment, options, parsed.seeds)}`;
   if (parsed.plan !== undefined) {
     const { writeExperimentPlan } = await import("./sweep_plan.ts");
-    return await writeExperimentPlan({ ...parsed, experiment: experiment.name, plan: parsed.plan }, tasks, {
+    return await writeExperimentPlan({ ...parsed, experiment: experiment.name, dir, plan: parsed.plan }, tasks, {
       out,
       err,
     });
   }
   const { writeReport } = await import("../../reports/render.ts");
-  const t0 = performance.now();
-  const dir = `${parsed.out.replace(/\/+$/, "") || "/"}/${experiment.name}`;
-  const runsDir = `${dir}/runs`;
-  const reportPath = `${dir}/report.html`;
+  const runsDir = `${dir}/${RUN_FILES.runs}`;
+  const reportPath = `${dir}/${RUN_FILES.report}`;
+  const trainTasks = tasks.filter((t) => t.kind === "train");
+  const labels = trainTasks.map((t) => t.label);
+  const folders = runFolderNames(tasks);
+  const command = ["deno task experiment", ...args.map(shellWord)].join(" ");
   let server: RunServer | undefined;
-  let progress: Progress | undefined;
+  let progress: ExperimentProgress<Task> | undefined;
+  let lock: RunLock | undefined;
+  let over = false;
+  const finished = new Set<string>();
+  const seen = new Map<string, { iteration: number; planned: number }>();
+  const stopped = Promise.withResolvers<void>();
+  const index = () => writeIndexPage(root).catch(() => {});
+  let removeListeners = () => {};
   try {
     if (parsed.threads !== null) setThreads(parsed.threads);
     useGemmBackend(parsed.gemm, { quiet: parsed.quiet });
     const backend = gemmBackend().name as GemmBackendName;
     await Deno.mkdir(dir, { recursive: true });
-    // Records of an earlier invocation (other labels, other settings) must not sit beside this one's.
-    await Deno.remove(runsDir, { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    lock = await acquireRunLock(dir, { command });
+    if (lock.tookOver !== null) {
+      out(`experiment: ${dir}: took over the lock of ${describeHolder(lock.tookOver)}, which is gone`);
+    }
+    const removed = describeRemovedTemporaries(await removeStaleTemporaries(dir));
+    if (removed !== null) out(`experiment: ${dir}: ${removed}`);
+    const contents = await guardRunFolder(dir, {
+      resume: parsed.resume,
+      force: parsed.force,
+      elsewhere: "--run-name NAME",
     });
-    const trainTasks = tasks.filter((t) => t.kind === "train");
+    if (parsed.force && contents.hasResults) {
+      out(`experiment: ${dir}: replacing ${describeRunFolder(contents)} (--force)`);
+      await clearRunResults(dir);
+    }
+    if (parsed.resume && contents.hasResults) out(`experiment: resuming ${dir} (${describeRunFolder(contents)})`);
     if (trainTasks.length > 0) await Deno.mkdir(runsDir, { recursive: true });
-    const files = new Map<string, string>();
-    for (const t of trainTasks) {
-      let name = fileNameOf(t.label);
-      for (let k = 2; [...files.values()].includes(name); k++) name = `${fileNameOf(t.label)}-${k}`;
-      files.set(t.label, name);
+    const placeOf = (t: Task): RunPlace | undefined =>
+      t.kind !== "train" ? undefined : {
+        dir: `${runsDir}/${folders.get(t.label)}`,
+        resume: parsed.resume,
+        force: false,
+        allowBackendChange: parsed.allowBackendChange,
+        elsewhere: "--run-name NAME",
+        command,
+      };
+
+    if (io.stopSignals ?? import.meta.main) {
+      removeListeners = onStopSignals((signal) => {
+        if (over) return stopped.resolve();
+        err(
+          `experiment: stopped (${signal}): ${stopSummary(labels, finished, seen)}; ${dir} keeps every run's ` +
+            `checkpoint; continue with: ${continueCommand("experiment", args)}`,
+        );
+        releaseOwnLocksSync([...trainTasks.map((t) => placeOf(t)!.dir)]);
+        lock?.releaseSync();
+        void index().finally(() => Deno.exit(STOP_EXIT_CODES[signal]));
+      });
     }
 
-    progress = new Progress(tasks, progressLine, io.heartbeatMs ?? 10_000);
+    progress = new ExperimentProgress(tasks, progressLine, { heartbeatMs: io.heartbeatMs, weightOf: workOf });
     const batch = runTasks(tasks, {
       workers: parsed.workers,
       gemm: backend,
       cost: workOf,
-      onStart: () => progress!.started(),
-      onDone: (task, result) => progress!.finished(task, result),
+      placeOf,
+      onStart: (task) => progress!.started(task),
+      onDone: (task, result) => {
+        finished.add(task.label);
+        for (const line of result.notices ?? []) out(`experiment: ${line}`);
+        progress!.finished(task, result);
+      },
       signal: io.signal,
     });
     const each = Math.max(1, Math.floor(threads() / batch.workers));
@@ -563,7 +656,8 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
         (tasks.length === 0
           ? "no runs, computed here"
           : `${count(tasks.length, trainTasks.length > 0 ? "run" : "task")} on ${count(batch.workers, "worker")}`) +
-        ` · gemm ${gemmText}${experiment.name === "gradcheck" ? "" : ` · dataset ${options.dataset}`}`,
+        ` · gemm ${gemmText}${experiment.name === "gradcheck" ? "" : ` · dataset ${options.dataset}`}` +
+        ` · ${dir}`,
     );
 
     let records: ReadableStream<LabelledRecord> = batch.records;
@@ -579,31 +673,27 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
           },
         }),
       );
-      server = await (await import("../../reports/live_server.ts")).serveRun(dir, labelled);
+      const { serveRun } = await import("../../reports/live_server.ts");
+      server = await serveRun(dir, labelled, { port: parsed.port });
       out(`experiment: live view at ${server.url}`);
       io.onServe?.(server.url);
     }
 
-    const byLabel = new Map<string, TrainRecord[]>(trainTasks.map((t) => [t.label, []]));
-    const writers = new Map<string, WritableStreamDefaultWriter<TrainEvent>>();
-    for (const t of trainTasks) {
-      const path = `${runsDir}/${files.get(t.label)}.ndjson`;
-      await prepareRunLog(path);
-      writers.set(t.label, runLogSink(path).getWriter());
-    }
-    try {
-      for await (const { label, record } of records) {
-        byLabel.get(label)!.push(record);
-        progress.record(label, record);
-        await writers.get(label)!.write({ record });
-      }
-    } finally {
-      await Promise.all([...writers.values()].map((w) => w.close().catch(() => {})));
+    for await (const { label, record } of records) {
+      progress.record(label, record);
+      const s = seen.get(label) ?? { iteration: 0, planned: 0 };
+      if (record.kind === "start") s.planned = record.numIterations;
+      else s.iteration = record.iteration;
+      seen.set(label, s);
     }
     const resultList = await batch.results;
     progress.stop();
 
-    const runs: LabelledRun[] = trainTasks.map((t) => ({ label: t.label, records: byLabel.get(t.label)! }));
+    // The report reads every run from its folder: runs kept or resumed are whole there, as if never interrupted.
+    const runs: LabelledRun[] = [];
+    for (const t of trainTasks) {
+      runs.push({ label: t.label, records: await readRunLog(`${placeOf(t)!.dir}/${RUN_FILES.log}`) });
+    }
     const outcome: ExperimentOutcome = {
       options,
       tasks,
@@ -628,14 +718,16 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
         label: r.label,
         wallMs: Math.round(r.wallMs),
         ...(r.stopped !== undefined ? { stopped: r.stopped } : {}),
-        ...(files.has(r.label) ? { records: `runs/${files.get(r.label)}.ndjson` } : {}),
+        ...(r.how !== undefined ? { how: r.how } : {}),
+        ...(folders.has(r.label) ? { records: `${RUN_FILES.runs}/${folders.get(r.label)}/${RUN_FILES.log}` } : {}),
       })),
       keyNumbers,
     };
-    await writeFileAtomic(`${dir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
+    await writeFileAtomic(`${dir}/${RUN_FILES.summary}`, JSON.stringify(summary, null, 2) + "\n");
+    over = true;
     out(`experiment: report ${reportPath}`);
-    if (trainTasks.length > 0) out(`experiment: records ${runsDir}/ (${count(trainTasks.length, "run log")})`);
-    out(`experiment: key numbers ${dir}/summary.json`);
+    if (trainTasks.length > 0) out(`experiment: runs ${runsDir}/ (${count(trainTasks.length, "run folder")})`);
+    out(`experiment: key numbers ${dir}/${RUN_FILES.summary}`);
     const shown = Object.entries(keyNumbers);
     for (const [k, v] of shown.slice(0, KEY_NUMBERS_SHOWN)) {
       out(`  ${k}: ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : v}`);
@@ -647,13 +739,23 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
           ? ""
           : ` (${count(tasks.length, trainTasks.length > 0 ? "run" : "task")} on ${count(batch.workers, "worker")})`),
     );
+    await lock.release();
+    out(`experiment: all runs ${await writeIndexPage(root)}`);
     if (server !== undefined) {
       await server.recordsDone.catch(() => {});
       out(`experiment: serving the final report at ${server.url} (Ctrl-C to stop)`);
-      await waitForStop(io.signal);
+      await Promise.race([waitForStop(io.signal), stopped.promise]);
     }
     return 0;
   } catch (e) {
+    const name = e instanceof TaskFailedError ? e.errorName : e instanceof Error ? e.name : undefined;
+    if (
+      e instanceof UsageError || e instanceof RunLockedError || e instanceof RunFolderTakenError ||
+      (e instanceof TaskFailedError && ["UsageError", "RunLockedError", "RunFolderTakenError"].includes(name ?? ""))
+    ) {
+      err(`experiment: ${e instanceof TaskFailedError ? `${e.label}: ${e.taskMessage}` : e.message}`);
+      return 2;
+    }
     if (e instanceof TaskFailedError) {
       err(`experiment: ${e.message}`);
       if (e.workerStack) err(e.workerStack.split("\n").slice(1, 4).join("\n"));
@@ -665,8 +767,28 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     }
     throw e;
   } finally {
+    removeListeners();
     progress?.stop();
     await server?.shutdown();
+    if (lock !== undefined) {
+      await lock.release();
+      if (!over) await index();
+    }
+  }
+}
+
+/**
+ * Removes the lock files of `dirs` that this process wrote (its Web Workers
+ * hold them), before it exits on a signal: the next run finds the folders
+ * free rather than taking over locks of a process that is gone.
+ */
+function releaseOwnLocksSync(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    const path = `${dir}/run.lock`;
+    try {
+      const info = JSON.parse(Deno.readTextFileSync(path));
+      if (info?.pid === Deno.pid) Deno.removeSync(path);
+    } catch { /* no lock there */ }
   }
 }
 

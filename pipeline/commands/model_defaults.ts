@@ -115,5 +115,6 @@ export const TRAIN_NAME_SPELLINGS: readonly NameSpelling[] = Object.freeze([
   { key: "numVal", short: "nval" },
   { key: "shuffle", short: "shuffle" },
   { key: "dtype", short: "" },
+  { key: "checkEvery", short: "check" },
   { key: "seed", short: "s" },
 ]);

@@ -24,6 +24,18 @@ import type { StartRecord } from "../store/records.ts";
 import { type CheckpointProgress, readCheckpointProgress, RUN_FILES } from "../store/run_folder.ts";
 import { heldRunLock, type RunLockInfo } from "../store/run_lock.ts";
 import { readRunLog } from "../store/run_log.ts";
+import { EXPERIMENTS } from "./experiments/index.ts";
+
+/**
+ * The experiment a folder of `deno task experiment` belongs to, from its
+ * name (`batchnorm-sample-quick-ef6a1303` → `batchnorm`): the longest
+ * experiment name it starts with, else the name without its hash. For a
+ * folder whose `summary.json` (which names it) is not written yet.
+ */
+function experimentOfFolder(folder: string): string {
+  const known = EXPERIMENTS.map((e) => e.name).filter((n) => folder === n || folder.startsWith(`${n}-`));
+  return known.sort((a, b) => b.length - a.length)[0] ?? folder.replace(/-[0-9a-f]{8}$/, "");
+}
 
 /** One run found under the folder. */
 export interface RunEntry extends IndexRun {
@@ -200,7 +212,7 @@ export async function scanRuns(root: string): Promise<RunScan> {
       try {
         summary = JSON.parse(await Deno.readTextFile(join(dir, RUN_FILES.summary)));
       } catch { /* not written yet (running or interrupted) */ }
-      const name = summary.experiment ?? rel.split("/").pop()!.replace(/-[0-9a-f]{8}$/, "");
+      const name = summary.experiment ?? experimentOfFolder(rel.split("/").pop()!);
       const report = has(RUN_FILES.report) && has(RUN_FILES.summary) ? join(rel, RUN_FILES.report) : undefined;
       inner = { rel, name, ...(report ? { report } : {}) };
       const before = runs.length;

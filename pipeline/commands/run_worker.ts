@@ -4,16 +4,16 @@
  * and posts back every record as it is made, then the result, or an error
  * naming the task.
  *
- * Messages in: `{ type: "task", id, task, gemm, threads }`.
+ * Messages in: `{ type: "task", id, task, gemm, threads, place? }`.
  * Messages out: `{ type: "record", id, record }`, `{ type: "done", id, result }`,
- * `{ type: "error", id, message, stack }`.
+ * `{ type: "error", id, message, name, stack }`.
  *
  * @module
  */
 
 import { type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { setThreads } from "../../layers/kernels/threads.ts";
-import { executeTask, type Task, type TaskResult } from "./experiments/tasks.ts";
+import { executeTask, type RunPlace, type Task, type TaskResult } from "./experiments/tasks.ts";
 import type { TrainRecord } from "../store/records.ts";
 
 /** A message from the pool to a worker. */
@@ -28,13 +28,15 @@ export interface WorkerRequest {
   gemm: GemmBackendName | "auto";
   /** Layer threads in this worker (the pool shares the process's threads out among its workers). */
   threads: number;
+  /** A training run's folder (see `runInFolder`); without it nothing is written. */
+  place?: RunPlace;
 }
 
 /** A message from a worker to the pool. */
 export type WorkerReply =
   | { type: "record"; id: number; record: TrainRecord }
   | { type: "done"; id: number; result: TaskResult }
-  | { type: "error"; id: number; message: string; stack?: string };
+  | { type: "error"; id: number; message: string; name?: string; stack?: string };
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null;
@@ -55,14 +57,14 @@ function configure(gemm: GemmBackendName | "auto", threads: number): void {
 
 // Tasks run one at a time: the pool sends the next one only after "done" or "error".
 scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
-  const { id, task, gemm, threads } = e.data;
+  const { id, task, gemm, threads, place } = e.data;
   try {
     configure(gemm, threads);
-    const result = await executeTask(task, (record) => scope.postMessage({ type: "record", id, record }));
+    const result = await executeTask(task, (record) => scope.postMessage({ type: "record", id, record }), place);
     const transfer = Object.values(result.params ?? {}).map((p) => p.data.buffer as ArrayBuffer);
     scope.postMessage({ type: "done", id, result }, transfer);
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    scope.postMessage({ type: "error", id, message: error.message, stack: error.stack });
+    scope.postMessage({ type: "error", id, message: error.message, name: error.name, stack: error.stack });
   }
 };

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { writeReport } from "../../reports/render.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
@@ -28,6 +29,7 @@ import { experimentReport } from "./experiments/seed_report.ts";
 import { seedGroupsOf } from "./experiments/seeds.ts";
 import type { Task, TaskResult } from "./experiments/tasks.ts";
 import { indexCommand } from "./launchers.ts";
+import { writeIndexPage } from "./run_index.ts";
 import {
   checkPlannedTask,
   describePlannedRunState,
@@ -159,6 +161,7 @@ export async function collectPlan(args: CollectRequest, io: CollectIO = {}): Pro
     await writeFileAtomic(`${outDir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
     out(`experiment: report ${reportPath} (all ${count(plan.runs.length, "run")} of ${args.plan})`);
     out(`experiment: key numbers ${outDir}/summary.json`);
+    await writeIndexPage(dirname(outDir)).then((path) => out(`experiment: all runs ${path}`), () => {});
     return SWEEP_EXIT_CODES.done;
   }
 

@@ -10,14 +10,17 @@
  * - a run whose folder a live process holds (`store/run_lock.ts`) is
  *   refused (exit 4), whoever holds it.
  *
- * The run's folder (the plan's `dir`) holds, besides the run log
- * `run.ndjson` and the checkpoint `checkpoint.safetensors`:
+ * A training run goes through `executeTask` with a run folder, so through
+ * `runInFolder`, as the in-process workers' runs of `experiment --resume`
+ * do: the same folder (run log, checkpoint, `result.json`, `run.lock`),
+ * the same lock, the same resume. Besides those, the folder (the plan's
+ * `dir`) holds:
  *
  * - `run.json`: the plan line the folder belongs to (a folder of another
  *   plan's run is refused, exit 2, rather than continued or overwritten);
- * - `result.json`: written last, once the run has finished: what the
+ * - `task-result.json`: written last, once the task has finished: what the
  *   in-process workers hand back (wall time, whether it stopped, returned
- *   parameters, gradient-check rows) and the gemm backend it ran on;
+ *   parameters, gradient-check rows), the gemm backend and the threads;
  * - `failure.json`: the error of the last attempt that failed (removed
  *   when an attempt starts).
  *
@@ -36,16 +39,17 @@
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
-import { type Checkpoint, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
 import { type Plan, PlanError, planPath, type PlanRun, readPlan } from "../store/plan.ts";
+import { readCheckpointProgress, readRunLogState, RUN_FILES } from "../store/run_folder.ts";
 import {
-  describeRemovedTemporaries,
-  readCheckpointProgress,
-  readRunLogState,
-  removeStaleTemporaries,
-  RUN_FILES,
-} from "../store/run_folder.ts";
-import { acquireRunLock, heldRunLock, RunLockedError, type RunLockInfo } from "../store/run_lock.ts";
+  acquireRunLock,
+  heldRunLock,
+  RUN_LOCK_FILE,
+  type RunLock,
+  RunLockedError,
+  type RunLockInfo,
+} from "../store/run_lock.ts";
+import { UsageError } from "./cli.ts";
 import { indexCommand } from "./launchers.ts";
 import { executeTask, type ParamData, type Task, type TaskResult } from "./experiments/tasks.ts";
 import { onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
@@ -96,13 +100,13 @@ export function sweepExitCodesText(): string {
 export const PLANNED_RUN_FILES = Object.freeze({
   /** The plan line the folder belongs to. */
   plan: "run.json",
-  /** What the finished run handed back. */
-  result: "result.json",
+  /** What the finished task handed back, as the in-process workers hand it back (`runInFolder`'s `result.json` is a summary). */
+  result: "task-result.json",
   /** The last failed attempt's error. */
   failure: "failure.json",
 });
 
-/** What a finished planned run's `result.json` holds: the task's result and how it was computed. */
+/** What a finished planned run's `task-result.json` holds: the task's result and how it was computed. */
 export interface PlannedRunResult {
   /** The plan line's index. */
   index: number;
@@ -122,6 +126,7 @@ export type PlannedRunState =
   | { state: "running"; holder: RunLockInfo }
   | { state: "failed"; message: string }
   | { state: "unfinished"; iterations: number; planned?: number; checkpointAt?: number }
+  | { state: "unrecorded" }
   | { state: "not started" };
 
 /** A planned run's files. */
@@ -140,7 +145,7 @@ export function plannedRunPaths(dir: string) {
 /** Tag of a non-finite number in a result file (JSON has no NaN or Infinity). */
 const NON_FINITE = "$nonFinite";
 
-/** A planned run's result as the text of `result.json`: typed arrays as `{ dtype, shape, data }`, NaN and ±Infinity tagged. */
+/** A planned run's result as the text of `task-result.json`: typed arrays as `{ dtype, shape, data }`, NaN and ±Infinity tagged. */
 export function formatPlannedResult(r: PlannedRunResult): string {
   const params = r.result.params === undefined ? undefined : Object.fromEntries(
     Object.entries(r.result.params).map(([name, p]) => [name, {
@@ -158,7 +163,7 @@ export function formatPlannedResult(r: PlannedRunResult): string {
 }
 
 /**
- * Reads `result.json` text back (see {@link formatPlannedResult}); the
+ * Reads `task-result.json` text back (see {@link formatPlannedResult}); the
  * parameters come back as the typed arrays they were, value for value.
  *
  * @throws Error naming `source` when it is not a result file
@@ -230,6 +235,8 @@ export async function plannedRunState(dir: string): Promise<PlannedRunState> {
     return { state: "failed", message };
   }
   const log = await readRunLogState(paths.log);
+  // Over, but its task result was never written (trained in process, or killed in between): its index records it.
+  if (log?.status === "finished" || log?.status === "stopped") return { state: "unrecorded" };
   const checkpoint = await readCheckpointProgress(paths.checkpoint).catch(() => null);
   if (!log && !checkpoint) return { state: "not started" };
   return {
@@ -256,6 +263,8 @@ export function describePlannedRunState(s: PlannedRunState): string {
         (s.checkpointAt !== undefined ? `, checkpoint at ${s.checkpointAt})` : ", no checkpoint yet)");
     case "not started":
       return "not started";
+    case "unrecorded":
+      return "trained, but its result not recorded yet (running its index records it)";
   }
 }
 
@@ -365,92 +374,95 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
   const task = run.config as unknown as Task;
   const paths = plannedRunPaths(planPath(args.plan, run.dir));
   const name = `run ${args.index} (${run.name})`;
-  await Deno.mkdir(paths.dir, { recursive: true });
-  let lock;
-  try {
-    lock = await acquireRunLock(paths.dir, { command: indexCommand(args.plan, String(args.index)) });
-  } catch (e) {
-    if (e instanceof RunLockedError) {
-      err(`experiment: ${name} refused: ${e.message}`);
-      return SWEEP_EXIT_CODES.locked;
-    }
-    throw e;
+  const command = indexCommand(args.plan, String(args.index));
+  const line = JSON.stringify({
+    experiment: plan.header.experiment,
+    index: run.index,
+    name: run.name,
+    config: run.config,
+  });
+  const owner = await readText(paths.plan);
+  if (owner !== undefined && owner.trim() !== line) {
+    err(
+      `experiment: ${paths.dir} holds another plan's run (${paths.plan} differs from line ${
+        run.index + 2
+      } of ${args.plan}); move it away or give the plan another output folder`,
+    );
+    return SWEEP_EXIT_CODES.usage;
   }
-  let stopping: string | undefined;
+  if (await readPlannedResult(paths.dir) !== undefined) {
+    out(`experiment: ${name} already finished in ${paths.dir}; left alone`);
+    return SWEEP_EXIT_CODES.done;
+  }
+  const refused = (e: RunLockedError) => {
+    err(`experiment: ${name} refused: ${e.message}`);
+    return SWEEP_EXIT_CODES.locked;
+  };
+  const holder = await heldRunLock(paths.dir).catch(() => null);
+  if (holder !== null) return refused(new RunLockedError(paths.dir, holder));
+  await Deno.mkdir(paths.dir, { recursive: true });
+  // A training run's folder is locked by runInFolder; a gradient check has no such folder, so it is locked here.
+  let lock: RunLock | undefined;
+  if (task.kind !== "train") {
+    try {
+      lock = await acquireRunLock(paths.dir, { command });
+    } catch (e) {
+      if (e instanceof RunLockedError) return refused(e);
+      throw e;
+    }
+  }
+  let lastIteration = 0;
   const stopListening = io.signals === false ? () => {} : onStopSignals((signal) => {
     // The checkpoint of the last finished epoch is on disk; the same command continues from it.
-    stopping ??= signal;
-    err(
-      `experiment: ${name} stopped by ${signal} at iteration ${lastIteration}; continue it with: ${
-        indexCommand(args.plan, String(args.index))
-      }`,
-    );
-    lock.releaseSync();
+    err(`experiment: ${name} stopped by ${signal} at iteration ${lastIteration}; continue it with: ${command}`);
+    if (lock !== undefined) lock.releaseSync();
+    else releaseOwnLockSync(paths.dir);
     Deno.exit(STOP_EXIT_CODES[signal]);
   });
-  let lastIteration = 0;
   try {
-    if (lock.tookOver !== null) {
-      say(`experiment: ${name}: took over the lock of process ${lock.tookOver.pid}, which is gone`);
-    }
-    const removed = describeRemovedTemporaries(await removeStaleTemporaries(paths.dir, 1));
-    if (removed !== null) say(`experiment: ${name}: ${removed}`);
-
-    const line = JSON.stringify({
-      experiment: plan.header.experiment,
-      index: run.index,
-      name: run.name,
-      config: run.config,
-    });
-    const owner = await readText(paths.plan);
-    if (owner !== undefined && owner.trim() !== line) {
-      err(
-        `experiment: ${paths.dir} holds another plan's run (${paths.plan} differs from line ${
-          run.index + 2
-        } of ${args.plan}); move it away or give the plan another output folder`,
-      );
-      return SWEEP_EXIT_CODES.usage;
-    }
-    const finished = await readPlannedResult(paths.dir);
-    if (finished !== undefined) {
-      out(`experiment: ${name} already finished in ${paths.dir}; left alone`);
-      return SWEEP_EXIT_CODES.done;
-    }
     if (owner === undefined) await writeFileAtomic(paths.plan, line + "\n");
     await Deno.remove(paths.failure).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
-
-    const gemm = args.gemm ?? (plan.header.options.gemm as GemmBackendName | "auto" | undefined);
     setThreads(args.threads ?? plannedRunThreads());
-    useGemmBackend(gemm, { quiet: true });
-
-    let resumeFrom: Checkpoint | undefined;
-    if (task.kind === "train" && await exists(paths.checkpoint)) {
-      resumeFrom = await loadCheckpoint(paths.checkpoint);
-      const change = computeChange(resumeFrom, currentCompute(), paths.checkpoint);
-      if (change !== null && !args.allowBackendChange) {
-        err(`experiment: ${change} (pass --allow-backend-change to continue anyway)`);
-        return SWEEP_EXIT_CODES.usage;
-      }
-      lastIteration = resumeFrom.snapshot.iteration;
+    useGemmBackend(args.gemm ?? (plan.header.options.gemm as GemmBackendName | "auto" | undefined), { quiet: true });
+    const log = task.kind === "train" ? await readRunLogState(paths.log) : undefined;
+    const saved = task.kind === "train" ? await readCheckpointProgress(paths.checkpoint).catch(() => null) : null;
+    if (saved && log?.status === "unfinished") {
+      lastIteration = saved.iteration;
       say(
-        `experiment: ${name}: continuing in ${paths.dir} from its checkpoint at iteration ${lastIteration} (epoch ${resumeFrom.snapshot.epoch})`,
+        `experiment: ${name}: continuing in ${paths.dir} from its checkpoint at iteration ${saved.iteration} (epoch ${saved.epoch})`,
       );
-    } else {
+    } else if (log?.status !== "finished" && log?.status !== "stopped") {
       say(`experiment: ${name} of ${plan.header.experiment} (${n} runs) in ${paths.dir}`);
     }
-    const t0 = performance.now();
-    const result = await executeTask(
-      task,
-      (record) => {
-        if (record.kind === "iteration") lastIteration = record.iteration;
-      },
-      task.kind === "train" ? { runLog: paths.log, checkpoint: paths.checkpoint, resumeFrom } : undefined,
-    );
-    if (stopping !== undefined) return STOP_EXIT_CODES[stopping as keyof typeof STOP_EXIT_CODES];
-    // A continued run's wall time includes the time before its checkpoint.
-    result.wallMs = performance.now() - t0 + (resumeFrom?.snapshot.elapsedMs ?? 0);
+    let result: TaskResult;
+    try {
+      result = await executeTask(
+        task,
+        (record) => {
+          if (record.kind !== "start") lastIteration = record.iteration;
+        },
+        task.kind === "train"
+          ? {
+            dir: paths.dir,
+            resume: true,
+            force: false,
+            allowBackendChange: args.allowBackendChange === true,
+            elsewhere: "another output folder for the plan (--out or --run-name when planning)",
+            command,
+          }
+          : undefined,
+      );
+    } catch (e) {
+      if (e instanceof RunLockedError) return refused(e);
+      if (e instanceof UsageError) {
+        err(`experiment: ${name}: ${e.message}`);
+        return SWEEP_EXIT_CODES.usage;
+      }
+      throw e;
+    }
+    for (const notice of result.notices ?? []) say(`experiment: ${name}: ${notice.replace(`${paths.dir}: `, "")}`);
     await writeFileAtomic(
       paths.result,
       formatPlannedResult({
@@ -461,7 +473,11 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
         finishedAt: new Date().toISOString(),
       }),
     );
-    out(`experiment: ${name}: ${result.note ?? "done"} (${(result.wallMs / 1000).toFixed(1)} s)`);
+    out(
+      result.how === "kept"
+        ? `experiment: ${name} already finished in ${paths.dir}; left alone`
+        : `experiment: ${name}: ${result.note ?? "done"} (${(result.wallMs / 1000).toFixed(1)} s)`,
+    );
     return SWEEP_EXIT_CODES.done;
   } catch (e) {
     const message = e instanceof Error ? e.message.split("\n")[0] : String(e);
@@ -473,16 +489,14 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
     return SWEEP_EXIT_CODES.failed;
   } finally {
     stopListening();
-    await lock.release();
+    await lock?.release();
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Removes `dir`'s lock file when this process wrote it (runInFolder holds it), before exiting on a signal. */
+function releaseOwnLockSync(dir: string): void {
   try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
+    const path = `${dir}/${RUN_LOCK_FILE}`;
+    if (JSON.parse(Deno.readTextFileSync(path))?.pid === Deno.pid) Deno.removeSync(path);
+  } catch { /* no lock there, or not ours */ }
 }

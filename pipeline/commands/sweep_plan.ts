@@ -5,8 +5,8 @@
  * `--sbatch FILE [--slots K]` also writes the Slurm batch script (with or
  * without NAME: for a new plan or for the one in `--plan`).
  *
- * A plan's runs live under the experiment's output folder as the
- * in-process run's would (`<out>/NAME`), each in `runs/<run>/`. Paths in
+ * A plan's runs live in the experiment's folder as the in-process run's
+ * would (`<out>/NAME-DATASET-…-HASH/`), each in `runs/<run>/`. Paths in
  * the plan are relative to the plan's folder when they lie under it, so the
  * plan and its results move together.
  *
@@ -49,8 +49,8 @@ export interface PlanRequest {
   seeds: number;
   /** The gemm backend every run uses (undefined: each run's machine picks). */
   gemm?: GemmBackendName | "auto";
-  /** Output root: the experiment's folder is `<out>/NAME`. */
-  out: string;
+  /** The experiment's folder (its report goes there, its runs under `runs/`). */
+  dir: string;
   /** The plan file to write. */
   plan: string;
   /** A Slurm script to write too. */
@@ -144,7 +144,7 @@ export async function writeExperimentPlan(args: PlanRequest, tasks: readonly Tas
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
   const planFile = args.plan!;
-  const outDir = resolve(`${args.out.replace(/\/+$/, "") || "/"}/${args.experiment}`);
+  const outDir = resolve(args.dir);
   const options: Record<string, unknown> = {
     ...args.options,
     seeds: args.seeds,

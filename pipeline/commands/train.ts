@@ -1,16 +1,26 @@
 /**
  * `deno task train`: trains a model as the course's Solver does and writes
- * its run log (NDJSON) and checkpoint (safetensors) under `out/`.
+ * the run to its own folder under `out/`: its run log (NDJSON), checkpoint
+ * (safetensors, every epoch), result and report.
  *
  * Without flags it runs the course's batch-normalization experiment: a
  * six-layer fully connected net (five hidden layers of 100, batch norm)
- * on 1,000 images of the embedded CIFAR-10 sample, 10 epochs of batch 50,
- * Adam at 1e-3, weight scale 2e-2. `--help` lists every flag.
+ * on the 1,000 images of the embedded CIFAR-10 sample, 10 epochs of batch
+ * 50, Adam at 1e-3, weight scale 2e-2. Each model has its own defaults
+ * (`model_defaults.ts`: `--model cnn` is the course's `ThreeLayerConvNet`),
+ * and `--num-train` defaults to the dataset's whole training split.
+ * `--help` lists every flag.
  *
  * The whole run draws from one `RandomState(seed)`, as the course's single
  * `np.random` stream: initial weights, dropout masks, minibatches and
  * accuracy subsamples, so a run is reproducible from its flags and
  * `--resume` continues it bit for bit.
+ *
+ * Nothing is lost without `--force`: the run's folder is locked while it is
+ * written, a folder holding another run's results is refused (exit 2) unless
+ * `--resume` or `--force` says what to do with them, and Ctrl-C (or SIGTERM)
+ * ends with one line naming where the run stopped and the command that
+ * continues it.
  *
  * @module
  */
@@ -20,12 +30,16 @@ import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../..
 import { describeThreads, setThreads } from "../../layers/kernels/threads.ts";
 import { estimateTrainingBytes, type ModelSpec, type Normalization } from "../../layers/models/model_spec.ts";
 import type { DType } from "../../layers/tensor.ts";
+import { type RunServer, serveRun } from "../../reports/live_server.ts";
 import { writeReport } from "../../reports/render.ts";
 import { trainingReport } from "../../reports/run_report.ts";
-import { runTraining, type TrainingSpec } from "../run_training.ts";
-import { CheckpointError, computeChange, currentCompute, loadCheckpoint } from "../store/checkpoint.ts";
+import type { TrainEvent } from "../messages.ts";
+import type { TrainingSpec } from "../run_training.ts";
+import { CheckpointError } from "../store/checkpoint.ts";
 import type { EndRecord, TrainRecord } from "../store/records.ts";
-import { collectRecords, readRunLog } from "../store/run_log.ts";
+import { readCheckpointProgress, RunFolderTakenError } from "../store/run_folder.ts";
+import { type RunLock, RunLockedError, shellWord } from "../store/run_lock.ts";
+import { readRunLog } from "../store/run_log.ts";
 import { UPDATE_RULE_FLAGS } from "../update_rules.ts";
 import {
   choice,
@@ -44,6 +58,11 @@ import {
   threadCount,
   UsageError,
 } from "./cli.ts";
+import { defaultsText, MODEL_DEFAULTS, type ModelName, TRAIN_NAME_SPELLINGS } from "./model_defaults.ts";
+import { writeIndexPage } from "./run_index.ts";
+import { runFolderPaths, runInFolder } from "./run_in_folder.ts";
+import { readableRunName } from "./run_names.ts";
+import { continueCommand, onStopSignals, STOP_EXIT_CODES, type StopSignal } from "./stop_signals.ts";
 
 export { UsageError };
 
@@ -53,7 +72,7 @@ export const CLI_UPDATE_RULES: Readonly<Record<string, string>> = UPDATE_RULE_FL
 /** Everything a training run is made of, after parsing and defaults. */
 export interface TrainConfig {
   /** `"fc"` (FullyConnectedNet) or `"cnn"` (ThreeLayerConvNet). */
-  model: "fc" | "cnn";
+  model: ModelName;
   /** fc: hidden layer sizes. */
   hiddenDims: number[];
   /** fc: normalization after each hidden layer (null: none, `--normalization none`). */
@@ -80,7 +99,7 @@ export interface TrainConfig {
   epochs: number;
   /** Minibatch size. */
   batchSize: number;
-  /** Training examples. */
+  /** Training examples (default: the dataset's whole training split). */
   numTrain: number;
   /** Validation examples (null: the loader's default). */
   numVal: number | null;
@@ -90,6 +109,8 @@ export interface TrainConfig {
   seed: number;
   /** Sample batches without replacement, one permutation per epoch. */
   shuffle: boolean;
+  /** Extra accuracy checks every this many iterations (0: only the course's, at epoch ends). */
+  checkEvery: number;
 }
 
 /** Options of a run that do not change its results. */
@@ -98,8 +119,10 @@ export interface RunSettings {
   out: string;
   /** Run directory name (default: derived from the config). */
   runName: string | null;
-  /** Continue from the run's checkpoint. */
+  /** Continue the run from its checkpoint (a finished run is kept, its report redone). */
   resume: boolean;
+  /** Replace what the run's folder holds. */
+  force: boolean;
   /** Course lines: loss every this many iterations. */
   printEvery: number;
   /** gemm backend. */
@@ -110,79 +133,129 @@ export interface RunSettings {
   threads?: number | null;
   /** Resume even when the checkpoint was written with another gemm backend. Default false. */
   allowBackendChange?: boolean;
+  /** Serve the live page while the run trains (and the report afterwards, until Ctrl-C). */
+  serve?: boolean;
+  /** The live page's port (0: a free one). */
+  port?: number;
 }
 
-/** The defaults: the course's batch-normalization experiment. */
-export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze({
-  model: "fc",
-  hiddenDims: [100, 100, 100, 100, 100],
-  normalization: "batchnorm",
-  dropout: 0,
-  numFilters: 32,
-  filterSize: 7,
-  hiddenDim: 100,
-  reg: 0,
-  weightScale: 2e-2,
-  dtype: "float32",
-  updateRule: "adam",
-  learningRate: 1e-3,
+/** Settings every model shares, and their defaults. */
+const COMMON_DEFAULTS = Object.freeze({
+  dtype: "float32" as DType,
   lrDecay: 1,
-  epochs: 10,
-  batchSize: 50,
-  numTrain: 1000,
   numVal: null,
   dataset: "sample",
   seed: 0,
   shuffle: false,
+  checkEvery: 0,
+});
+
+/** The defaults of the run settings. */
+const SETTINGS_DEFAULTS: Readonly<RunSettings> = Object.freeze({
   out: "out",
   runName: null,
   resume: false,
+  force: false,
   printEvery: 10,
   gemm: "auto",
   quiet: false,
-}) as Readonly<TrainConfig & RunSettings>;
+  allowBackendChange: false,
+  serve: false,
+  port: 0,
+});
+
+/**
+ * The config a run of `model` on `dataset` has when no other flag is given:
+ * the model's defaults ({@link MODEL_DEFAULTS}), the shared ones, and the
+ * dataset's whole training split.
+ */
+export function defaultConfig(model: ModelName = "fc", dataset = "sample"): TrainConfig {
+  const fc = MODEL_DEFAULTS.fc, cnn = MODEL_DEFAULTS.cnn, own = MODEL_DEFAULTS[model];
+  const { format } = datasetSpec("dataset", dataset);
+  return {
+    ...COMMON_DEFAULTS,
+    model,
+    dataset,
+    hiddenDims: [...(own.hiddenDims ?? fc.hiddenDims!)],
+    normalization: NORMALIZATION_FLAGS[own.normalization ?? fc.normalization!],
+    dropout: own.dropout ?? fc.dropout!,
+    numFilters: own.numFilters ?? cnn.numFilters!,
+    filterSize: own.filterSize ?? cnn.filterSize!,
+    hiddenDim: own.hiddenDim ?? cnn.hiddenDim!,
+    reg: own.reg,
+    weightScale: own.weightScale,
+    updateRule: own.updateRule,
+    learningRate: own.learningRate,
+    epochs: own.epochs,
+    batchSize: own.batchSize,
+    numTrain: format.trainingSplit,
+  };
+}
+
+/** The defaults with no flags: the course's batch-normalization experiment on the sample. */
+export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze({
+  ...defaultConfig(),
+  ...SETTINGS_DEFAULTS,
+});
 
 /** The usage text printed by `--help`. */
 export function usage(): string {
   const d = TRAIN_DEFAULTS;
+  const fc = MODEL_DEFAULTS.fc, cnn = MODEL_DEFAULTS.cnn;
   return `Usage: deno task train [flags]
 
-Trains a model as the CS231n Solver does (streaming dataflow), writing the run log
-<out>/<run>/run.ndjson and the checkpoint <out>/<run>/checkpoint.safetensors (every epoch).
+Trains a model as the CS231n Solver does (streaming dataflow) and writes the run to its own folder
+<out>/<run>/: run.ndjson (the run log), checkpoint.safetensors (every epoch), result.json, report.html.
 Without flags: the course's batch-norm experiment on the embedded CIFAR-10 sample.
+
+Each model has the course's defaults: a flag left out takes its model's value.
+  fc   FullyConnectedNet: hidden ${fc.hiddenDims!.join(",")}, ${fc.normalization}, weight scale ${fc.weightScale}, ` +
+    `reg ${fc.reg},
+       ${fc.epochs} epochs of batch ${fc.batchSize}, ${fc.updateRule} at ${fc.learningRate}
+  cnn  ThreeLayerConvNet: ${cnn.numFilters} filters ${cnn.filterSize}×${cnn.filterSize}, hidden ${cnn.hiddenDim}, ` +
+    `weight scale ${cnn.weightScale}, reg ${cnn.reg},
+       ${cnn.epochs} epoch of batch ${cnn.batchSize}, ${cnn.updateRule} at ${cnn.learningRate}
 
 Model
   --model fc|cnn                 fully connected net or three-layer convnet (default ${d.model})
-  --hidden-dims N,N,…            fc hidden layer sizes (default ${d.hiddenDims.join(",")})
+  --hidden-dims N,N,…            fc hidden layer sizes ${defaultsText("hiddenDims")}
   --normalization batchnorm|layernorm|none
-                                 fc normalization (default ${d.normalization})
-  --dropout P                    fc probability of dropping a unit, 0 ≤ P < 1 (default ${d.dropout})
-  --num-filters N                cnn filters (default ${d.numFilters})
-  --filter-size N                cnn odd filter size (default ${d.filterSize})
-  --hidden-dim N                 cnn hidden units (default ${d.hiddenDim})
-  --reg R                        L2 regularization strength (default ${d.reg})
-  --weight-scale S               std of the initial weights (default ${d.weightScale})
+                                 fc normalization ${defaultsText("normalization")}
+  --dropout P                    fc probability of dropping a unit, 0 ≤ P < 1 ${defaultsText("dropout")}
+  --num-filters N                cnn filters ${defaultsText("numFilters")}
+  --filter-size N                cnn odd filter size ${defaultsText("filterSize")}
+  --hidden-dim N                 cnn hidden units ${defaultsText("hiddenDim")}
+  --reg R                        L2 regularization strength ${defaultsText("reg")}
+  --weight-scale S               std of the initial weights ${defaultsText("weightScale")}
   --dtype float32|float64        parameter dtype (default ${d.dtype})
 Optimizer
-  --update-rule sgd|sgd-momentum|rmsprop|adam   (default ${d.updateRule})
-  --learning-rate LR             (default ${d.learningRate})
+  --update-rule sgd|sgd-momentum|rmsprop|adam   ${defaultsText("updateRule")}
+  --learning-rate LR             ${defaultsText("learningRate")}
   --lr-decay D                   learning-rate factor after each epoch (default ${d.lrDecay})
 Schedule
-  --epochs N                     (default ${d.epochs})
-  --batch-size N                 (default ${d.batchSize})
-  --num-train N                  training examples (default ${d.numTrain})
-  --num-val N                    validation examples (default: the dataset's, 1000 for sample)
+  --epochs N                     ${defaultsText("epochs")}
+  --batch-size N                 ${defaultsText("batchSize")}
+  --num-train N                  training examples (default: the dataset's whole training split:
+                                 1,000 for sample, 49,000 for cifar10, 59,000 for (fashion-)mnist)
+  --num-val N                    validation examples (default: the dataset's, 1000)
   --shuffle                      draw batches without replacement, one permutation per epoch
                                  (default: the course's choice(numTrain, batchSize) per step)
+  --check-every N                also check accuracy every N iterations (default: only at epoch ends);
+                                 these checks draw from generators of their own: the losses are unchanged
 Data
   --dataset SPEC                 ${DATASET_SPECS.join(" | ")} (default ${d.dataset})
 Run
   --seed S                       seed of the run's generator, 0 ≤ S < 2^32 (default ${d.seed})
   --out DIR                      output root (default ${d.out})
-  --run-name NAME                run directory name (default: derived from the flags above)
-  --resume                       continue the run from its checkpoint
+  --run-name NAME                run folder name (default: the model, the dataset, the settings that differ
+                                 from the model's defaults, and a hash of all of them)
+  --resume                       continue the run from its checkpoint (a finished run is kept; its report redone)
+  --force                        replace what the run's folder holds
   --allow-backend-change         with --resume: continue although the checkpoint was written with another gemm
                                  backend (the result will not be bit-identical)
+  --serve                        live page: serve the run's folder on 127.0.0.1 while it trains, charts growing;
+                                 then the report until Ctrl-C
+  --port N                       the live page's port (default: a free one)
   --print-every N                loss line every N iterations (default ${d.printEvery})
   --gemm blas|wasm|ts|auto       matrix-product backend (default ${d.gemm}, or env GRADSTREAM_GEMM)
   --threads N                    threads the layers use (default: env GRADSTREAM_THREADS, else every core);
@@ -196,14 +269,24 @@ const FLAGS = flagTable(
   [
     ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
     ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
-    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm", "threads"],
+    ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm", "threads", "check-every", "port"],
   ] as const,
-  ["shuffle", "resume", "allow-backend-change", "quiet", "help"] as const,
+  ["shuffle", "resume", "force", "allow-backend-change", "serve", "quiet", "help"] as const,
 );
 
+/** Flags that set what only one model has: refused for the other. */
+const MODEL_ONLY_FLAGS: Readonly<Record<string, ModelName>> = Object.freeze({
+  "hidden-dims": "fc",
+  "normalization": "fc",
+  "dropout": "fc",
+  "num-filters": "cnn",
+  "filter-size": "cnn",
+  "hidden-dim": "cnn",
+});
+
 /**
- * Parses the command line into a config and settings (defaults filled in).
- * `null` means `--help` was asked for.
+ * Parses the command line into a config and settings (defaults filled in:
+ * the model's, then the shared ones). `null` means `--help` was asked for.
  *
  * @throws UsageError naming the flag and what it expects
  */
@@ -213,23 +296,24 @@ export function parseTrainArgs(
 ): { config: TrainConfig; settings: RunSettings } | null {
   const { values } = parseFlags(args, FLAGS, { unknownFlagHint: " (see --help)" });
   if (values.help) return null;
-  const d = TRAIN_DEFAULTS;
   const s = (k: keyof typeof FLAGS) => values[k] as string | undefined;
-  const { out: _o, runName: _r, resume: _re, printEvery: _p, gemm: _g, quiet: _q, ...configDefaults } = d;
-  const config: TrainConfig = {
-    ...configDefaults,
-    hiddenDims: [...d.hiddenDims],
-    model: s("model") === undefined ? d.model : choice("model", s("model")!, ["fc", "cnn"] as const),
-    normalization: s("normalization") === undefined
-      ? d.normalization
-      : NORMALIZATION_FLAGS[choice("normalization", s("normalization")!, Object.keys(NORMALIZATION_FLAGS))],
-    dtype: s("dtype") === undefined ? d.dtype : choice("dtype", s("dtype")!, ["float32", "float64"] as const),
-    updateRule: s("update-rule") === undefined
-      ? d.updateRule
-      : choice("update-rule", s("update-rule")!, Object.keys(UPDATE_RULE_FLAGS)),
-    dataset: s("dataset") ?? d.dataset,
-    shuffle: values.shuffle === true,
-  };
+  const model = s("model") === undefined ? TRAIN_DEFAULTS.model : choice("model", s("model")!, ["fc", "cnn"] as const);
+  for (const [flag, owner] of Object.entries(MODEL_ONLY_FLAGS)) {
+    if (s(flag as keyof typeof FLAGS) !== undefined && owner !== model) {
+      throw new UsageError(`--${flag} applies to --model ${owner} only (this run is --model ${model})`);
+    }
+  }
+  const dataset = s("dataset") ?? COMMON_DEFAULTS.dataset;
+  const config = defaultConfig(model, dataset);
+  if (s("normalization") !== undefined) {
+    config.normalization =
+      NORMALIZATION_FLAGS[choice("normalization", s("normalization")!, Object.keys(NORMALIZATION_FLAGS))];
+  }
+  if (s("dtype") !== undefined) config.dtype = choice("dtype", s("dtype")!, ["float32", "float64"] as const);
+  if (s("update-rule") !== undefined) {
+    config.updateRule = choice("update-rule", s("update-rule")!, Object.keys(UPDATE_RULE_FLAGS));
+  }
+  config.shuffle = values.shuffle === true;
   const hd = s("hidden-dims");
   if (hd !== undefined) config.hiddenDims = positiveIntegerList("hidden-dims", hd, "100,100");
   const probability = "a probability of dropping a unit in [0, 1)";
@@ -249,6 +333,7 @@ export function parseTrainArgs(
       ["num-filters", "numFilters", positiveInteger],
       ["filter-size", "filterSize", positiveInteger],
       ["hidden-dim", "hiddenDim", positiveInteger],
+      ["check-every", "checkEvery", positiveInteger],
     ] as const
   ) {
     if (s(flag) !== undefined) config[key] = parse(flag, s(flag)!);
@@ -259,15 +344,32 @@ export function parseTrainArgs(
     throw new UsageError(`--filter-size expects an odd positive integer, got "${config.filterSize}"`);
   }
   const settings: RunSettings = {
-    out: directory("out", s("out") ?? d.out),
+    ...SETTINGS_DEFAULTS,
+    out: directory("out", s("out") ?? SETTINGS_DEFAULTS.out),
     runName: s("run-name") === undefined ? null : plainName("run-name", s("run-name")!),
     resume: values.resume === true,
-    printEvery: s("print-every") === undefined ? d.printEvery : positiveInteger("print-every", s("print-every")!),
-    gemm: s("gemm") === undefined ? d.gemm : gemmChoice("gemm", s("gemm")!),
+    force: values.force === true,
+    printEvery: s("print-every") === undefined
+      ? SETTINGS_DEFAULTS.printEvery
+      : positiveInteger("print-every", s("print-every")!),
+    gemm: s("gemm") === undefined ? SETTINGS_DEFAULTS.gemm : gemmChoice("gemm", s("gemm")!),
     threads: s("threads") === undefined ? null : threadCount("threads", s("threads")!),
     quiet: values.quiet === true,
     allowBackendChange: values["allow-backend-change"] === true,
+    serve: values.serve === true,
   };
+  if (s("port") !== undefined) {
+    settings.port = numberValue(
+      "port",
+      s("port")!,
+      "a port number in [0, 65535] (0: a free one)",
+      (v) => Number.isInteger(v) && v >= 0 && v <= 65535,
+    );
+    if (!settings.serve) throw new UsageError("--port applies to --serve only (the live page's port)");
+  }
+  if (settings.resume && settings.force) {
+    throw new UsageError("--resume and --force contradict each other: --resume keeps the run, --force replaces it");
+  }
   checkFits(config, options.memoryBytes === undefined ? machineMemoryBytes() : options.memoryBytes);
   return { config, settings };
 }
@@ -351,6 +453,7 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
       batchSize: c.batchSize,
       numEpochs: c.epochs,
       sampling: c.shuffle ? "shuffle" : "replacement",
+      ...(c.checkEvery > 0 ? { checkEvery: c.checkEvery } : {}),
     },
     seed: c.seed,
   };
@@ -358,27 +461,28 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
 
 /** What identifies a run's results: the config without the settings of the other model kind. */
 function identity(c: TrainConfig): Record<string, unknown> {
-  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, ...common } = c;
+  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, checkEvery, ...common } = c;
   // The flag's spelling ("none", not null), as run names and logs have always had it.
-  return c.model === "fc"
+  const own = c.model === "fc"
     ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout }
     : { ...common, numFilters, filterSize, hiddenDim };
+  // Runs without extra checks keep the identity they had before --check-every existed.
+  return checkEvery > 0 ? { ...own, checkEvery } : own;
 }
 
 /**
- * The default run name: a readable summary plus 8 hex digits of a hash of
- * the whole config, so the same flags name the same run (what `--resume`
- * relies on) and different ones never share a directory.
+ * The default run name: the model and dataset, the settings that differ
+ * from the model's defaults (`cnn-cifar10-lr5e-4-s1`), and 8 hex digits of a
+ * hash of the whole config, so the same flags name the same run (what
+ * `--resume` relies on) and different ones never share a folder.
  */
 export async function defaultRunName(c: TrainConfig): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(identity(c))));
-  const hash = Array.from(new Uint8Array(digest).slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
-  const dims = c.hiddenDims.every((h) => h === c.hiddenDims[0])
-    ? `${c.hiddenDims.length}x${c.hiddenDims[0]}`
-    : c.hiddenDims.join("-");
-  const arch = c.model === "fc" ? `fc${dims}-${c.normalization ?? "none"}` : `cnn${c.numFilters}`;
-  const data = c.dataset.split(":")[0];
-  return `${arch}-${c.updateRule}-${data}-s${c.seed}-${hash}`;
+  return await readableRunName({
+    prefix: [c.model, c.dataset.split(":")[0]],
+    settings: identity(c),
+    defaults: identity(defaultConfig(c.model, c.dataset)),
+    spellings: TRAIN_NAME_SPELLINGS,
+  });
 }
 
 /**
@@ -392,12 +496,11 @@ export async function writeRunReport(
   config: TrainConfig,
 ): Promise<string> {
   const path = `${paths.dir}/report.html`;
-  const kind = config.model === "fc" ? "fully connected net" : "three-layer convnet";
   await writeReport(
     path,
     trainingReport({
       title: `Training run ${runName}`,
-      description: `deno task train: ${kind} on ${config.dataset}. Run log: ${paths.log}.`,
+      description: `deno task train: ${modelWords(config)} on ${config.dataset}. Run log: ${paths.log}.`,
       config: { ...identity(config) },
       runs: [{ label: runName, records: await readRunLog(paths.log) }],
     }),
@@ -405,7 +508,11 @@ export async function writeRunReport(
   return path;
 }
 
-/** Where `main` writes (replaceable in tests). */
+function modelWords(c: TrainConfig): string {
+  return c.model === "fc" ? "fully connected net" : "three-layer convnet";
+}
+
+/** Where `main` writes, and how a test stops it (replaceable in tests). */
 export interface TrainIO {
   /** A line for stdout. */
   out?: (line: string) => void;
@@ -417,19 +524,39 @@ export interface TrainIO {
   terminal?: boolean;
   /** The memory a run may take, bytes (default: the machine's, when `--allow-sys` grants it; null: no check). */
   memoryBytes?: number | null;
+  /** Called with the live page's URL once it is serving (`--serve`). */
+  onServe?: (url: string) => void;
+  /** With `--serve`: aborting it stops serving the final report (as Ctrl-C does). */
+  signal?: AbortSignal;
+  /** Listen to SIGINT and SIGTERM (default: when run as the program). */
+  stopSignals?: boolean;
 }
 
 /** The paths of a run's files. */
 export function runPaths(out: string, runName: string): { dir: string; log: string; checkpoint: string } {
-  const dir = `${out.replace(/\/+$/, "") || "/"}/${runName}`;
-  return { dir, log: `${dir}/run.ndjson`, checkpoint: `${dir}/checkpoint.safetensors` };
+  const { dir, log, checkpoint } = runFolderPaths(`${out.replace(/\/+$/, "") || "/"}/${runName}`);
+  return { dir, log, checkpoint };
+}
+
+/** A live page of one run, fed by `serveRun` (the final report replaces it). */
+function liveReport(runName: string, config: TrainConfig) {
+  return trainingReport({
+    title: `Training run ${runName} (live)`,
+    description: `deno task train: ${modelWords(config)} on ${config.dataset}, training. ` +
+      "The report replaces this page when the run is over (reload).",
+    config: { ...identity(config) },
+    runs: [{ label: runName, records: [] }],
+    live: { runLabel: runName },
+  });
 }
 
 /**
- * The command: parses `args`, trains, writes the run's files, prints where.
- * Returns the exit code: 0 done, 1 the run failed (a non-finite loss, an
- * unusable checkpoint, a dataset that cannot be read), 2 a command-line
- * mistake (one line naming the flag).
+ * The command: parses `args`, trains in the run's folder, writes its
+ * files, prints where. Returns the exit code: 0 done, 1 the run failed (a
+ * non-finite loss, an unusable checkpoint, a dataset that cannot be read),
+ * 2 a command-line mistake (one line naming the flag) or a folder that is
+ * not this command's to write (locked by another run, or holding results
+ * without `--resume` or `--force`).
  */
 export async function main(args: string[], io: TrainIO = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
@@ -449,44 +576,82 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     return 0;
   }
   const { config: c, settings } = parsed;
-  const records: TrainRecord[] = [];
   let report: (() => Promise<string>) | undefined;
+  let server: RunServer | undefined;
+  let lock: RunLock | undefined;
+  let liveWriter: WritableStreamDefaultWriter<TrainRecord> | undefined;
+  let lastIteration = 0, planned = 0;
+  let trained = false;
+  const stopped = Promise.withResolvers<void>();
+  const index = () => writeIndexPage(settings.out).catch(() => {});
+  let removeListeners = () => {};
   try {
     if (settings.threads) setThreads(settings.threads);
     useGemmBackend(settings.gemm, { quiet: settings.quiet });
     const runName = settings.runName ?? await defaultRunName(c);
     const paths = runPaths(settings.out, runName);
-    const { solver, stopped } = await runTraining(trainingSpec(c), {
-      verbose: !settings.quiet,
-      printEvery: settings.printEvery,
-      progress: {
-        ...(io.progress ? { writable: io.progress } : {}),
-        ...(io.terminal !== undefined ? { terminal: io.terminal } : {}),
+    if (io.stopSignals ?? import.meta.main) {
+      removeListeners = onStopSignals((signal) => {
+        if (trained) return stopped.resolve();
+        void stopLine(signal).then((line) => {
+          err(line);
+          lock?.releaseSync();
+          return index();
+        }).finally(() => Deno.exit(STOP_EXIT_CODES[signal]));
+      });
+    }
+    /** Where the run stopped and the command that continues it. */
+    const stopLine = async (signal: StopSignal): Promise<string> => {
+      const saved = await readCheckpointProgress(paths.checkpoint).catch(() => null);
+      const where = `stopped (${signal}) at iteration ${lastIteration}${planned ? ` of ${planned}` : ""}`;
+      const kept = saved === null
+        ? `${paths.dir} has no checkpoint yet (the first is written at the end of epoch 1): --resume starts it over`
+        : `${paths.dir} keeps its checkpoint of iteration ${saved.iteration} (epoch ${saved.epoch})`;
+      return `train: ${where}; ${kept}; continue with: ${continueCommand("train", args)}`;
+    };
+    const watch = new WritableStream<TrainEvent>({
+      write({ record }) {
+        if (record.kind === "start") planned = record.numIterations;
+        else lastIteration = record.iteration;
+        void liveWriter?.write(record).catch(() => {});
       },
-      runLog: paths.log,
-      checkpoint: paths.checkpoint,
-      run: { model: identity(c) },
-      sinks: [collectRecords(records)],
-      beforeTrain: async ({ data, solver }) => {
-        await Deno.mkdir(paths.dir, { recursive: true });
+    });
+    const run = await runInFolder(trainingSpec(c), {
+      dir: paths.dir,
+      resume: settings.resume,
+      force: settings.force,
+      allowBackendChange: settings.allowBackendChange,
+      emptyResume: "refuse",
+      label: runName,
+      command: commandLine(args),
+      notice: (line) => out(`train: ${line}`),
+      onLocked: (held) => (lock = held),
+      replay: (records) => {
+        for (const r of records) void liveWriter?.write(r).catch(() => {});
+      },
+      outputs: {
+        verbose: !settings.quiet,
+        printEvery: settings.printEvery,
+        progress: {
+          ...(io.progress ? { writable: io.progress } : {}),
+          ...(io.terminal !== undefined ? { terminal: io.terminal } : {}),
+        },
+        run: { model: identity(c) },
+        sinks: [watch],
+      },
+      beforeTrain: async ({ data }, resumedFrom) => {
         report = () => writeRunReport(paths, runName, c);
-        if (settings.resume) {
-          const checkpoint = await loadCheckpoint(paths.checkpoint);
-          for (const notice of checkpoint.notices) out(`train: ${notice}`);
-          const change = computeChange(checkpoint, currentCompute(), paths.checkpoint);
-          if (change !== null && !settings.allowBackendChange) {
-            throw new UsageError(`${change} (pass --allow-backend-change to continue anyway)`);
-          }
-          if (change !== null) out(`train: ${change}; continuing as --allow-backend-change asks`);
-          solver.restore(checkpoint, paths.checkpoint);
-          out(
-            `train: resuming ${paths.dir} at iteration ${checkpoint.snapshot.iteration} (epoch ${checkpoint.snapshot.epoch})`,
-          );
+        if (settings.serve) {
+          const live = new TransformStream<TrainRecord, TrainRecord>();
+          liveWriter = live.writable.getWriter();
+          await writeReport(`${paths.dir}/report.html`, liveReport(runName, c));
+          server = await serveRun(paths.dir, live.readable, { port: settings.port });
+          out(`train: live view at ${server.url}`);
+          io.onServe?.(server.url);
+        }
+        if (resumedFrom !== undefined) {
+          out(`train: resuming ${paths.dir} at iteration ${resumedFrom.iteration} (epoch ${resumedFrom.epoch})`);
         } else {
-          // A stale checkpoint of an earlier identical run must not outlive this run's fresh log.
-          await Deno.remove(paths.checkpoint).catch((e) => {
-            if (!(e instanceof Deno.errors.NotFound)) throw e;
-          });
           out(
             `train: ${paths.dir} (${data.name}, ${
               data.xTrain.shape[0]
@@ -495,28 +660,44 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
         }
       },
     });
-    if (stopped !== null) {
-      err(`train: ${stopped.message}`);
+    trained = true;
+    await liveWriter?.close().catch(() => {});
+    report ??= () => writeRunReport(paths, runName, c);
+    if (run.how === "kept") {
+      out(`train: ${paths.dir} holds a ${run.stopped ? "stopped" : "finished"} run: kept as it is (--resume)`);
+    }
+    if (run.stopped !== null) {
+      err(`train: ${run.stopped.message}`);
       // A stopped run's report shows where the loss went.
-      await report!().then((path) => out(`train: report ${path}`), () => {});
+      await report().then((path) => out(`train: report ${path}`), () => {});
+      await index();
       return 1;
     }
-    const end = records.findLast((r): r is EndRecord => r.kind === "end");
-    const checks = solver.valAccHistory.length;
+    const end = run.records.findLast((r): r is EndRecord => r.kind === "end");
     out(`train: run log ${paths.log}`);
     out(`train: checkpoint ${paths.checkpoint}`);
-    const reportPath = await report!();
+    const reportPath = await report();
+    const r = run.result;
     out(
-      `train: final train acc ${fmt(solver.trainAccHistory[checks - 1])}, val acc ${
-        fmt(solver.valAccHistory[checks - 1])
-      }, ` +
-        `best val acc ${fmt(solver.bestValAcc)}` +
-        (end ? `; ${(end.wallMs / 1000).toFixed(1)} s, ${Math.round(end.examplesPerSec)} examples/s` : ""),
+      `train: final train acc ${fmt(r.finalTrainAcc)}, val acc ${fmt(r.finalValAcc)}, best val acc ${
+        fmt(r.bestValAcc)
+      }` +
+        (end && run.how !== "kept"
+          ? `; ${(end.wallMs / 1000).toFixed(1)} s, ${Math.round(end.examplesPerSec)} examples/s`
+          : ""),
     );
     out(`train: report ${reportPath}`);
+    out(`train: all runs ${await writeIndexPage(settings.out)}`);
+    if (server !== undefined) {
+      await server.recordsDone.catch(() => {});
+      out(`train: serving the report at ${server.url} (Ctrl-C to stop)`);
+      if (io.signal?.aborted) stopped.resolve();
+      io.signal?.addEventListener("abort", () => stopped.resolve(), { once: true });
+      await stopped.promise;
+    }
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof RunLockedError || e instanceof RunFolderTakenError) {
       err(`train: ${e.message}`);
       return 2;
     }
@@ -529,11 +710,20 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    removeListeners();
+    await liveWriter?.close().catch(() => {});
+    await server?.shutdown();
   }
 }
 
-function fmt(x: number | undefined): string {
-  return x === undefined ? "n/a" : x.toFixed(3);
+/** This command as the user typed it (`deno task train …`), for the lock. */
+function commandLine(args: readonly string[]): string {
+  return ["deno task train", ...args.map(shellWord)].join(" ");
+}
+
+function fmt(x: number | null | undefined): string {
+  return x === undefined || x === null ? "n/a" : x.toFixed(3);
 }
 
 if (import.meta.main) {

@@ -18,7 +18,7 @@
 
 import type { GemmBackendName } from "../../layers/kernels/gemm_backends.ts";
 import { threads } from "../../layers/kernels/threads.ts";
-import type { LabelledRecord, Task, TaskResult } from "./experiments/tasks.ts";
+import type { LabelledRecord, RunPlace, Task, TaskResult } from "./experiments/tasks.ts";
 import type { WorkerReply, WorkerRequest } from "./run_worker.ts";
 import { mergeReadableStreams } from "@std/streams";
 
@@ -28,13 +28,19 @@ export class TaskFailedError extends Error {
   readonly label: string;
   /** The stack trace from inside the worker, when there is one. */
   readonly workerStack?: string;
+  /** The name of the error the task threw (`RunLockedError`, `UsageError`, …), when it threw one. */
+  readonly errorName?: string;
+  /** The task's own message, without the run's label. */
+  readonly taskMessage: string;
 
   /** Builds the one-line message naming the task. */
-  constructor(label: string, message: string, workerStack?: string) {
+  constructor(label: string, message: string, workerStack?: string, errorName?: string) {
     super(`run "${label}" failed: ${message}`);
     this.name = "TaskFailedError";
     this.label = label;
+    this.taskMessage = message;
     this.workerStack = workerStack;
+    if (errorName !== undefined) this.errorName = errorName;
   }
 }
 
@@ -63,6 +69,8 @@ export interface RunTasksOptions {
   onDone?: (task: Task, result: TaskResult) => void;
   /** Aborting it terminates every worker and fails the batch. */
   signal?: AbortSignal;
+  /** Where a training task writes its run (see `runInFolder`); undefined: nothing is written. */
+  placeOf?: (task: Task) => RunPlace | undefined;
 }
 
 /** A batch of tasks under way. */
@@ -162,7 +170,15 @@ export function runTasks(tasks: readonly Task[], options: RunTasksOptions = {}):
     running[w] = id;
     state[id] = "running";
     options.onStart?.(tasks[id], w);
-    const request: WorkerRequest = { type: "task", id, task: tasks[id], gemm, threads: threadsEach };
+    const place = options.placeOf?.(tasks[id]);
+    const request: WorkerRequest = {
+      type: "task",
+      id,
+      task: tasks[id],
+      gemm,
+      threads: threadsEach,
+      ...(place ? { place } : {}),
+    };
     workers[w].postMessage(request);
   };
 
@@ -189,7 +205,7 @@ export function runTasks(tasks: readonly Task[], options: RunTasksOptions = {}):
           dispatch(w);
         }
       } else {
-        fail(new TaskFailedError(task.label, msg.message, msg.stack));
+        fail(new TaskFailedError(task.label, msg.message, msg.stack, msg.name));
       }
     };
     worker.onerror = (e: ErrorEvent) => {

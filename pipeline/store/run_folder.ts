@@ -5,8 +5,8 @@
  * killed write left behind (`.checkpoint.safetensors.tmp-PID-XXXXXXXX`, see
  * `atomic_write.ts`) are removed when a run starts.
  *
- * A run folder of `deno task train` holds `run.ndjson`, `checkpoint.safetensors`
- * and `report.html`; an experiment's folder holds `report.html`,
+ * A run folder of `deno task train` holds `run.ndjson`, `checkpoint.safetensors`,
+ * `result.json` and `report.html`; an experiment's folder holds `report.html`,
  * `summary.json` and its runs under `runs/`. Either may hold `run.lock`
  * while a process writes it (`run_lock.ts`).
  *
@@ -23,6 +23,7 @@ export const RUN_FILES = Object.freeze({
   report: "report.html",
   summary: "summary.json",
   runs: "runs",
+  result: "result.json",
 });
 
 /** What a checkpoint's header says about where its run is (read without loading its tensors). */

@@ -30,6 +30,8 @@ export interface ExperimentOptions {
   numTrain?: number;
   /** Override: epochs. */
   epochs?: number;
+  /** Extra accuracy checks every this many steps in every run (`--check-every`; the losses are unchanged). */
+  checkEvery?: number;
 }
 
 /** What an experiment's report is made from. */
@@ -172,6 +174,7 @@ export function configOf(outcome: ExperimentOutcome, extra: Record<string, unkno
     seed: o.seed,
     ...(o.numTrain !== undefined ? { numTrainOverride: o.numTrain } : {}),
     ...(o.epochs !== undefined ? { epochsOverride: o.epochs } : {}),
+    ...(o.checkEvery !== undefined ? { checkEvery: o.checkEvery } : {}),
     ...extra,
     ...(outcome.tasks.length > 0
       ? { runs: outcome.tasks.length, ...(outcome.engine ? { ran: outcome.engine } : { workers: outcome.workers }) }
@@ -234,7 +237,8 @@ export function trainTask(
   options: ExperimentOptions,
   task: { data: DataSpec; model: ModelSpec; solver: SolverSpec; facts?: TrainTask["facts"]; returnParams?: string[] },
 ): TrainTask {
-  return { kind: "train", label, seed: options.seed, ...task };
+  const solver = options.checkEvery ? { ...task.solver, checkEvery: options.checkEvery } : task.solver;
+  return { kind: "train", label, seed: options.seed, ...task, solver };
 }
 
 /**

@@ -13,13 +13,15 @@
  */
 
 import type { CnnModelSpec, FcModelSpec, ModelSpec } from "../../../layers/models/model_spec.ts";
+import type { Tensor } from "../../../layers/tensor.ts";
 import { type DataSpec, runTraining, type SolverSpec, type TrainingSpec } from "../../run_training.ts";
 import type { TrainEvent } from "../../messages.ts";
+import { loadCheckpoint } from "../../store/checkpoint.ts";
 import type { TrainRecord } from "../../store/records.ts";
-import type { Checkpoint } from "../../store/checkpoint.ts";
 import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
+import { runFolderPaths, runInFolder, type RunPlace } from "../run_in_folder.ts";
 
-export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, SolverSpec };
+export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, RunPlace, SolverSpec };
 
 /** One training run: everything a worker needs, as plain data (a {@link TrainingSpec} with a label). */
 export interface TrainTask extends TrainingSpec {
@@ -68,6 +70,10 @@ export interface TaskResult {
   gradCheck?: GradientCheckResult;
   /** A short line for the progress output. */
   note?: string;
+  /** Training in a run folder: trained from the start, continued from its checkpoint, or kept as it was. */
+  how?: "fresh" | "resumed" | "kept";
+  /** Lines the user should read (a lock taken over, temporaries removed, …). */
+  notices?: string[];
 }
 
 /** A record of one run, as the merged stream of an experiment carries it. */
@@ -78,30 +84,42 @@ export interface LabelledRecord {
   record: TrainRecord;
 }
 
-/** Files a training task keeps while it runs (a run of a plan does; the Web Workers' runs do not). */
-export interface TaskFiles {
-  /** NDJSON run log (see `store/run_log.ts`). */
-  runLog: string;
-  /** Checkpoint, written at every epoch's end. */
-  checkpoint: string;
-  /** A checkpoint of this run to continue from (it was read from `checkpoint`); the run log keeps its records up to it. */
-  resumeFrom?: Checkpoint;
+/** The note of a finished training run: its last accuracies, or why it stopped. */
+function trainNote(stopped: boolean, trainAcc: number | null, valAcc: number | null, best: number | null): string {
+  const pct = (v: number | null) => v === null ? "n/a" : `${(100 * v).toFixed(1)} %`;
+  return stopped
+    ? "stopped: the loss stopped being finite"
+    : `train acc ${pct(trainAcc)}, val acc ${pct(valAcc)}, best val ${pct(best)}`;
+}
+
+/** The parameters `names` of `params`, copied as plain data. */
+function paramData(task: TrainTask, params: Record<string, Tensor>, names: readonly string[]) {
+  const out: Record<string, ParamData> = {};
+  for (const name of names) {
+    const p = params[name];
+    if (p === undefined) throw new Error(`executeTask: run "${task.label}" has no parameter ${name}`);
+    out[name] = { shape: [...p.shape], data: p.data.slice() };
+  }
+  return out;
 }
 
 /**
  * Runs one task here. A training run's records go to `onRecord` as the
  * Solver emits them (a run that stops on a non-finite loss is a result,
- * `stopped: true`, not an error); a gradient check emits none. With
- * `files`, a training run also writes its run log and checkpoint, and
- * continues from `files.resumeFrom` when given (its records then start with
- * a second `start` record, `resumed: true`).
+ * `stopped: true`, not an error); a gradient check emits none.
  *
- * @throws whatever the task throws (a dataset that cannot be read, an unknown check, a checkpoint of another run, …)
+ * With `place`, a training run is written to its own folder through
+ * `runInFolder` (locked; its log, checkpoint and `result.json`; `resume`
+ * keeps a finished run and continues an unfinished one), and the records a
+ * resumed or kept run already had are sent to `onRecord` first, so the
+ * caller sees every run whole. Without it, nothing is written.
+ *
+ * @throws whatever the task throws (a dataset that cannot be read, an unknown check, a locked folder, …)
  */
 export async function executeTask(
   task: Task,
   onRecord: (record: TrainRecord) => void = () => {},
-  files?: TaskFiles,
+  place?: RunPlace,
 ): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.kind === "gradcheck") {
@@ -124,40 +142,61 @@ export async function executeTask(
       onRecord(record);
     },
   });
-  const { model, solver, stopped: stoppedBy } = await runTraining(task, {
+  const outputs = {
     sinks: [sink],
     cacheData: true,
-    ...(files === undefined ? {} : {
-      runLog: files.runLog,
-      checkpoint: files.checkpoint,
-      beforeTrain: ({ solver }) => {
-        if (files.resumeFrom !== undefined) solver.restore(files.resumeFrom, files.checkpoint);
-      },
-    }),
     run: {
       label: task.label,
       model: { ...task.model, dtype: task.data.dtype },
       seed: task.seed,
       ...(task.facts ? { facts: task.facts } : {}),
     },
-  });
-  const stopped = stoppedBy !== null;
-  const params: Record<string, ParamData> = {};
-  for (const name of task.returnParams ?? []) {
-    const p = model.params[name];
-    if (p === undefined) throw new Error(`executeTask: run "${task.label}" has no parameter ${name}`);
-    params[name] = { shape: [...p.shape], data: p.data.slice() };
+  };
+  const spec: TrainingSpec = { data: task.data, model: task.model, solver: task.solver, seed: task.seed };
+  if (place === undefined) {
+    const { model, solver, stopped: stoppedBy } = await runTraining(spec, outputs);
+    const stopped = stoppedBy !== null;
+    const last = solver.valAccHistory.length - 1;
+    return {
+      label: task.label,
+      wallMs: performance.now() - t0,
+      stopped,
+      ...(task.returnParams ? { params: paramData(task, model.params, task.returnParams) } : {}),
+      note: trainNote(stopped, solver.trainAccHistory[last], solver.valAccHistory[last], solver.bestValAcc),
+    };
   }
-  const last = solver.valAccHistory.length - 1;
+  const notices: string[] = [];
+  const run = await runInFolder(spec, {
+    ...place,
+    label: task.label,
+    outputs,
+    notice: (line) => notices.push(line),
+    replay: (records) => records.forEach(onRecord),
+  });
+  let params: Record<string, ParamData> | undefined;
+  if (task.returnParams) {
+    if (run.outcome !== undefined) params = paramData(task, run.outcome.model.params, task.returnParams);
+    else {
+      // A kept run's parameters are its checkpoint's best ones, as the Solver left them in the model.
+      const { snapshot } = await loadCheckpoint(runFolderPaths(place.dir).checkpoint);
+      const best = Object.keys(snapshot.bestParams).length > 0 ? snapshot.bestParams : snapshot.params;
+      params = paramData(task, best, task.returnParams);
+    }
+  }
+  const r = run.result;
+  const stopped = r.status === "stopped";
   return {
     label: task.label,
-    wallMs: performance.now() - t0,
+    wallMs: run.how === "kept" ? r.wallMs : performance.now() - t0,
     stopped,
-    ...(task.returnParams ? { params } : {}),
-    note: stopped
-      ? "stopped: the loss stopped being finite"
-      : `train acc ${(100 * solver.trainAccHistory[last]).toFixed(1)} %, val acc ${
-        (100 * solver.valAccHistory[last]).toFixed(1)
-      } %, best val ${(100 * solver.bestValAcc).toFixed(1)} %`,
+    ...(params ? { params } : {}),
+    how: run.how,
+    ...(notices.length > 0 ? { notices } : {}),
+    note:
+      (run.how === "kept"
+        ? "kept (over already): "
+        : run.how === "resumed"
+        ? `resumed at iteration ${run.resumedFrom!.iteration}: `
+        : "") + trainNote(stopped, r.finalTrainAcc, r.finalValAcc, r.bestValAcc),
   };
 }
