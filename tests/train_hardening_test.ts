@@ -31,7 +31,7 @@ Deno.test({
     try {
       const small = [
         ...["--hidden-dims", "8", "--num-train", "50", "--num-val", "50", "--epochs", "2", "--quiet"],
-        ...["--out", dir, "--run-name", "r"],
+        ...["--out", dir, "--run-name", "r", "--threads", "1"],
       ];
       const first = await run([...small, "--gemm", "ts", "--epochs", "2"]);
       assertEquals(first.code, 0, first.err.join("\n"));
