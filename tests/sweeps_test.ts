@@ -44,6 +44,9 @@ async function writePlan(dir: string, args: string[]): Promise<string> {
   return plan;
 }
 
+/** Whether `path` exists. */
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+
 /** A run's records without the fields that depend on timing, and without its start records. */
 function trained(records: readonly TrainRecord[]): Record<string, unknown>[] {
   return records.filter((r) => r.kind !== "start").map(withoutTiming);
@@ -91,7 +94,7 @@ Deno.test("a run killed with SIGKILL continues from its checkpoint when its inde
     const records = await readRunLog(dir.log).catch(() => [] as TrainRecord[]);
     const epoch = records.findLast((r) => r.kind === "epoch");
     assert(!records.some((r) => r.kind === "end"), "the run ended before it could be killed");
-    if (epoch !== undefined && epoch.iteration >= 20) {
+    if (epoch !== undefined && epoch.iteration >= 20 && await exists(dir.checkpoint)) {
       child.kill("SIGKILL");
       killedAt = epoch.iteration;
     } else await new Promise((r) => setTimeout(r, 10));
@@ -130,6 +133,32 @@ Deno.test("a run killed with SIGKILL continues from its checkpoint when its inde
     `resumed at iteration ${/at iteration (\d+)/.exec(ra!.result.note!)![1]}: ${rb!.result.note}`,
   );
   assertEquals(ra!.result.stopped, rb!.result.stopped);
+});
+
+Deno.test("SIGTERM stops an index with exit code 143, a line saying where and how to continue, and its folder free", async () => {
+  const plan = await writePlan(`${root}/term`, ["weight-scale", "--quick", "--epochs", "20"]);
+  const dir = plannedRunPaths((await planFolders(plan)).runs[0]);
+  const child = experimentProcess(["--plan", plan, "--index", "0", "--quiet"]);
+  for (let t = 0; t < 6000; t++) {
+    const records = await readRunLog(dir.log).catch(() => [] as TrainRecord[]);
+    assert(!records.some((r) => r.kind === "end"), "the run ended before it could be stopped");
+    if (records.some((r) => r.kind === "epoch" && r.iteration >= 10) && await exists(dir.checkpoint)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill("SIGTERM");
+  const { code, stderr } = await child.output();
+  assertEquals(code, 143);
+  const lines = new TextDecoder().decode(stderr).trim().split("\n");
+  assertMatch(
+    lines.at(-1)!,
+    new RegExp(
+      `^experiment: run 0 \\(baseline σ=1\\.00e-4\\) stopped by SIGTERM at iteration \\d+; continue it with: ` +
+        `deno task experiment --plan ${plan} --index 0$`,
+    ),
+  );
+  assertEquals(await exists(`${dir.dir}/run.lock`), false, "run.lock left behind");
+  const collect = await experiment(["--plan", plan, "--collect", "--quiet"]);
+  assertMatch(collect.out[0], /^ {2}0: baseline σ=1\.00e-4: unfinished \(iteration \d+ of 200, checkpoint at \d+\)$/);
 });
 
 Deno.test("an index whose folder a live process holds is refused with exit code 4, its folder untouched", async () => {
