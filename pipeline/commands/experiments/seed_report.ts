@@ -20,12 +20,20 @@ import { type LabelledRun, meanFinalLoss, summarizeRun } from "../../../reports/
 import type { Experiment, ExperimentOutcome, ExperimentReport } from "./common.ts";
 import type { SeedGroup } from "./seeds.ts";
 
-/** `mean (min–max)` of `values` with `f`, or the value alone when there is one; null when there is none. */
-function meanRange(values: number[], f: (v: number) => string): { text: string; numeric: true } | null {
+/**
+ * `mean (min–max)` of `values`, the mean with `f` and the bounds with
+ * `bound` (the unit once: `27.17 % (26.00–28.50)`), or the value alone when
+ * there is one; null when there is none.
+ */
+function meanRange(
+  values: number[],
+  f: (v: number) => string,
+  bound: (v: number) => string = f,
+): { text: string; numeric: true } | null {
   if (values.length === 0) return null;
   const mean = values.reduce((a, v) => a + v, 0) / values.length;
   const lo = Math.min(...values), hi = Math.max(...values);
-  return { text: values.length > 1 ? `${f(mean)} (${f(lo)}–${f(hi)})` : f(mean), numeric: true };
+  return { text: values.length > 1 ? `${f(mean)} (${bound(lo)}–${bound(hi)})` : f(mean), numeric: true };
 }
 
 /** The first seed's part of `outcome`, relabelled from `label (seed S)` to each group's label. */
@@ -51,10 +59,11 @@ export function seedSections(runs: readonly LabelledRun[], groups: readonly Seed
   const byLabel = new Map(runs.map((r) => [r.label, r]));
   const seeds = Math.max(...groups.map((g) => g.runs.length));
   const pct = (v: number) => formatPercent(v)!;
+  const points = (v: number) => (100 * v).toFixed(2);
   const table: ReportTable = {
     columns: [
       "Configuration",
-      "Seeds",
+      { label: "Seeds", numeric: true, title: "Seeds of the configuration's runs (hover a count for them)" },
       { label: "Best val acc", numeric: true, title: "Mean over the seeds (lowest–highest)" },
       { label: "Final train acc", numeric: true, title: "Mean over the seeds (lowest–highest)" },
       { label: "Final val acc", numeric: true, title: "Mean over the seeds (lowest–highest)" },
@@ -71,10 +80,10 @@ export function seedSections(runs: readonly LabelledRun[], groups: readonly Seed
         summaries.map(pick).filter((v): v is number => v !== undefined);
       return [
         g.label,
-        g.seeds.join(", "),
-        meanRange(values((s) => s.bestValAcc), pct),
-        meanRange(values((s) => s.finalTrainAcc), pct),
-        meanRange(values((s) => s.finalValAcc), pct),
+        { text: String(g.seeds.length), numeric: true, title: `seeds ${g.seeds.join(", ")}` },
+        meanRange(values((s) => s.bestValAcc), pct, points),
+        meanRange(values((s) => s.finalTrainAcc), pct, points),
+        meanRange(values((s) => s.finalValAcc), pct, points),
         meanRange(
           members.map((r) => meanFinalLoss(r.records)).filter((v): v is number => v !== null),
           (v) => v < 1e4 ? v.toFixed(4) : v.toExponential(2),
