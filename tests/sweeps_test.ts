@@ -8,11 +8,25 @@
  * process and through a plan alike. The Slurm engine is in slurm_test.ts.
  */
 
-import { assert, assertEquals, assertGreater, assertMatch, assertNotEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertMatch,
+  assertNotEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { parallelCommand } from "../pipeline/commands/launchers.ts";
 import { withoutTiming } from "../pipeline/commands/experiments/common.ts";
 import { replicateSeed } from "../pipeline/commands/experiments/seeds.ts";
-import { plannedRunPaths, readPlannedResult, SWEEP_EXIT_CODES } from "../pipeline/commands/sweep_index.ts";
+import {
+  formatPlannedResult,
+  parsePlannedResult,
+  plannedRunPaths,
+  readPlannedResult,
+  SWEEP_EXIT_CODES,
+} from "../pipeline/commands/sweep_index.ts";
 import { readPlan } from "../pipeline/store/plan.ts";
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { acquireRunLock } from "../pipeline/store/run_lock.ts";
@@ -279,6 +293,34 @@ Deno.test("--sbatch writes a Slurm script for an existing plan: an array over it
   assertStringIncludes(script, "#SBATCH --array=0-9%2\n");
   assertStringIncludes(script, `#SBATCH --output=${(await planFolders(plan)).dir}/slurm/%x-%A_%a.out\n`);
   assertEquals((await bash(`bash -n ${file}`)).code, 0);
+});
+
+Deno.test("task-result.json gives back parameters value for value, their array types, and non-finite numbers", () => {
+  const w = Float32Array.from([0.1, -2.5e-8, 3.4e38, Math.fround(1 / 3)]);
+  const text = formatPlannedResult({
+    index: 3,
+    result: { label: "a", wallMs: 12.5, stopped: true, params: { W1: { shape: [2, 2], data: w } }, note: "n" },
+    gemm: "ts",
+    threads: 1,
+    finishedAt: "2026-12-05T00:00:00.000Z",
+  });
+  const back = parsePlannedResult(
+    `{"index":0,"result":{"label":"g","wallMs":NaN}}`.replace("NaN", '{"$nonFinite":"NaN"}'),
+  );
+  assert(Number.isNaN(back.result.wallMs));
+  const r = parsePlannedResult(text);
+  assert(r.result.params!.W1.data instanceof Float32Array);
+  assertEquals([...r.result.params!.W1.data], [...w]);
+  assertEquals(r.result.params!.W1.shape, [2, 2]);
+  assertEquals(
+    parsePlannedResult(formatPlannedResult({ ...r, result: { ...r.result, wallMs: -Infinity } })).result.wallMs,
+    -Infinity,
+  );
+  assertThrows(
+    () => parsePlannedResult("{}", "x/task-result.json"),
+    Error,
+    "x/task-result.json: not a planned run's result",
+  );
 });
 
 Deno.test("the plan flags' mistakes give one line naming the flag and exit code 2", async () => {

@@ -100,7 +100,7 @@ export function sweepExitCodesText(): string {
 export const PLANNED_RUN_FILES = Object.freeze({
   /** The plan line the folder belongs to. */
   plan: "run.json",
-  /** What the finished task handed back, as the in-process workers hand it back (`runInFolder`'s `result.json` is a summary). */
+  /** What the finished task handed back, as the workers hand it back (`runInFolder`'s `result.json` is a summary). */
   result: "task-result.json",
   /** The last failed attempt's error. */
   failure: "failure.json",
