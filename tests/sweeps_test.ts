@@ -39,6 +39,7 @@ import {
   experimentProcess,
   keyNumbers,
   planFolders,
+  REPO,
   reportFolder,
   workersRun,
   workersSweep,
@@ -293,6 +294,33 @@ Deno.test("--sbatch writes a Slurm script for an existing plan: an array over it
   assertStringIncludes(script, "#SBATCH --array=0-9%2\n");
   assertStringIncludes(script, `#SBATCH --output=${(await planFolders(plan)).dir}/slurm/%x-%A_%a.out\n`);
   assertEquals((await bash(`bash -n ${file}`)).code, 0);
+});
+
+Deno.test("the command's start-up (what every --index loads) holds neither the report renderer nor vega", async () => {
+  // `deno info` lists each import with whether it is dynamic: follow the static ones from the command's module.
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${REPO}/pipeline/commands/experiment.ts`],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert(info.success, "deno info failed");
+  type Module = { specifier: string; dependencies?: { isDynamic?: boolean; code?: { specifier?: string } }[] };
+  const modules = new Map(
+    (JSON.parse(new TextDecoder().decode(info.stdout)).modules as Module[]).map((m) => [m.specifier, m]),
+  );
+  const seen = new Set<string>();
+  const visit = (specifier: string) => {
+    if (seen.has(specifier)) return;
+    seen.add(specifier);
+    for (const d of modules.get(specifier)?.dependencies ?? []) {
+      if (!d.isDynamic && d.code?.specifier) visit(d.code.specifier);
+    }
+  };
+  visit(new URL("../pipeline/commands/experiment.ts", import.meta.url).href);
+  assert(seen.has(new URL("../pipeline/commands/sweep_index.ts", import.meta.url).href), "sweep_index.ts not static");
+  const heavy = [...seen].filter((s) => s.startsWith("npm:") || /\/reports\/(render|mod|live_server)\.ts$/.test(s));
+  assertEquals(heavy, []);
 });
 
 Deno.test("task-result.json gives back parameters value for value, their array types, and non-finite numbers", () => {

@@ -59,7 +59,6 @@ import type { LabelledRecord, RunPlace, Task } from "./experiments/tasks.ts";
 import type { TrainRecord } from "../store/records.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
 import { ExperimentProgress } from "./experiment_progress.ts";
-import { writeIndexPage } from "./run_index.ts";
 import { readableRunName } from "./run_names.ts";
 import { continueCommand, onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
 import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
@@ -790,6 +789,11 @@ function releaseOwnLocksSync(dirs: readonly string[]): void {
       if (info?.pid === Deno.pid) Deno.removeSync(path);
     } catch { /* no lock there */ }
   }
+}
+
+/** `out/index.html` (see `run_index.ts`), loaded on first use: the index page pulls in the report renderer. */
+async function writeIndexPage(root: string): Promise<string> {
+  return await (await import("./run_index.ts")).writeIndexPage(root);
 }
 
 /** Resolves on Ctrl-C (SIGINT) or when `signal` aborts. */
