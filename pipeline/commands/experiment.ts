@@ -25,15 +25,16 @@
  * @module
  */
 
+import type { ScanOptions } from "./run_index.ts";
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { gemmBackend } from "../../layers/kernels/gemm.ts";
-import { type RunServer, serveRun } from "../../reports/live_server.ts";
-import { writeReport } from "../../reports/render.ts";
+// The report renderer (vega) and the live server load only when an in-process run needs them: `--plan FILE
+// --index I` starts once per run of a sweep and must be ready in a fraction of a second.
+import type { RunServer } from "../../reports/live_server.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
 import { formatDuration } from "../../reports/format.ts";
-import { trainingReport } from "../../reports/run_report.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import {
   clearRunResults,
@@ -47,6 +48,7 @@ import {
 import { acquireRunLock, describeHolder, type RunLock, RunLockedError, shellWord } from "../store/run_lock.ts";
 import { readRunLog } from "../store/run_log.ts";
 import { fileNameOf } from "./experiments/common.ts";
+import { expandSeeds, MAX_SEEDS, type SeedGroup } from "./experiments/seeds.ts";
 import {
   type Experiment,
   type ExperimentOptions,
@@ -58,9 +60,9 @@ import type { LabelledRecord, RunPlace, Task } from "./experiments/tasks.ts";
 import type { TrainRecord } from "../store/records.ts";
 import { defaultWorkerCount, runTasks, TaskFailedError } from "./worker_pool.ts";
 import { ExperimentProgress } from "./experiment_progress.ts";
-import { writeIndexPage } from "./run_index.ts";
 import { readableRunName } from "./run_names.ts";
 import { continueCommand, onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
+import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
 import {
   count,
   datasetSpec,
@@ -83,19 +85,10 @@ const KEY_NUMBERS_SHOWN = 12;
 /** Flags of the command, as `node:util` parseArgs takes them. */
 const FLAGS = flagTable(
   [
-    "dataset",
-    "workers",
-    "num-train",
-    "epochs",
-    "seed",
-    "out",
-    "gemm",
-    "threads",
-    "run-name",
-    "check-every",
-    "port",
+    ...["dataset", "workers", "num-train", "epochs", "seed", "seeds", "out", "gemm", "threads", "run-name"],
+    ...["check-every", "port", "plan", "index", "sbatch", "slots"],
   ] as const,
-  ["quick", "serve", "quiet", "list", "help", "resume", "force", "allow-backend-change"] as const,
+  ["quick", "serve", "quiet", "list", "help", "resume", "force", "allow-backend-change", "collect"] as const,
 );
 
 const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
@@ -105,6 +98,13 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "num-train": "--num-train N",
   "epochs": "--epochs N",
   "seed": "--seed S",
+  "seeds": "--seeds K",
+  "threads": "--threads N",
+  "plan": "--plan FILE",
+  "index": "--index I",
+  "collect": "--collect",
+  "sbatch": "--sbatch FILE",
+  "slots": "--slots K",
   "out": "--out DIR",
   "run-name": "--run-name NAME",
   "check-every": "--check-every N",
@@ -114,7 +114,6 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
   "serve": "--serve",
   "port": "--port N",
   "gemm": "--gemm blas|wasm|ts|auto",
-  "threads": "--threads N",
   "quiet": "--quiet",
   "list": "--list",
   "help": "--help",
@@ -124,6 +123,8 @@ const FLAG_HINTS: Record<keyof typeof FLAGS, string> = {
 export function experimentUsage(): string {
   const width = Math.max(...EXPERIMENTS.map((e) => e.name.length));
   return `Usage: deno task experiment NAME [flags]
+       deno task experiment NAME --plan FILE [--sbatch FILE [--slots K]] [flags]
+       deno task experiment --plan FILE --index I | --collect | --sbatch FILE [--slots K]
        deno task experiment --list
 
 Runs one of the CS231n notebooks' experiments, its independent runs in parallel on Web
@@ -142,13 +143,15 @@ Flags
   --num-train N      training examples (overrides the experiment's)
   --epochs N         epochs (overrides the experiment's)
   --seed S           seed of every run, 0 ≤ S < 2^32 (default 0)
+  --seeds K          repeat every run with K seeds, the first being --seed's; the report adds
+                     each configuration's mean with a min–max band over its seeds (default 1)
   --check-every N    also check accuracy every N iterations in every run (the losses are unchanged)
   --out DIR          output root (default out)
   --run-name NAME    the experiment's folder under --out (default: NAME, the dataset, the settings
                      that differ from the defaults, and a hash of all of them)
   --resume           continue: finished runs are kept, unfinished ones continue from their
                      checkpoints, the rest start; then the report
-  --force            replace what the experiment's folder holds
+  --force            replace what the experiment's folder holds (with --plan: a different plan in FILE)
   --allow-backend-change
                      with --resume: continue runs whose checkpoints were written with another gemm
                      backend or thread count (their results will not be bit-identical)
@@ -162,6 +165,18 @@ Flags
   --quiet            no progress output
   --list             the experiments, with what --quick changes
   --help             this text
+
+Sweeps on other engines (GNU parallel, Slurm, Kubernetes: README, "Sweeps")
+  --plan FILE        with NAME: write the runs' plan (NDJSON, one line per run) instead of running
+                     them, and print the commands that run it; without NAME: the plan to use
+  --index I          run exactly run I of the plan: a finished run is left alone, an interrupted
+                     one continues from its checkpoint, a locked one is refused; on --threads N
+                     (default env GRADSTREAM_THREADS, else SLURM_CPUS_PER_TASK, else 1)
+  --collect          render the report from the plan's finished runs, list the missing ones
+  --sbatch FILE      write a Slurm batch script: the plan as a job array; bash FILE also submits
+                     a collect job that waits for the array
+  --slots K          with --sbatch: array tasks running at once (default all)
+Exit codes with --plan: ${sweepExitCodesText()}
 `;
 }
 
@@ -216,7 +231,35 @@ export interface ExperimentArgs {
   threads: number | null;
   /** No progress output. */
   quiet: boolean;
+  /** Seeds per configuration (`--seeds`, default 1). */
+  seeds: number;
+  /** `--plan FILE`: write the plan there instead of running. */
+  plan?: string;
+  /** `--sbatch FILE` (with `plan`): write the Slurm script there too. */
+  sbatch?: string;
+  /** `--slots K` (with `sbatch`). */
+  slots?: number;
 }
+
+/** `--plan FILE` without an experiment's name: run one index, collect, or write a Slurm script for the plan. */
+export type PlanArgs =
+  | {
+    action: "index";
+    plan: string;
+    index: number;
+    gemm?: GemmBackendName | "auto";
+    threads?: number;
+    allowBackendChange: boolean;
+    quiet: boolean;
+  }
+  | { action: "collect"; plan: string; quiet: boolean }
+  | { action: "sbatch"; plan: string; sbatch: string; slots?: number };
+
+/** Flags that only go with an experiment's name (they say what to plan or how to run it here). */
+const EXPERIMENT_ONLY = [
+  ...["dataset", "workers", "num-train", "epochs", "seed", "seeds", "out", "serve", "quick", "run-name"],
+  ...["check-every", "port", "resume", "force"],
+] as const;
 
 /**
  * Parses the command line. Returns `"help"` or `"list"` when those were
@@ -224,7 +267,7 @@ export interface ExperimentArgs {
  *
  * @throws UsageError naming the flag and what it expects
  */
-export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "list" {
+export function parseExperimentArgs(args: string[]): ExperimentArgs | PlanArgs | "help" | "list" {
   const { values, positionals } = parseFlags(args, FLAGS, {
     allowPositionals: true,
     unknownFlagHint: `; expected NAME and ${Object.values(FLAG_HINTS).join(", ")}`,
@@ -233,6 +276,20 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
   if (values.help) return "help";
   if (values.list) return "list";
   const names = EXPERIMENTS.map((e) => e.name).join(", ");
+  for (const flag of ["index", "collect"] as const) {
+    if (values[flag] === undefined) continue;
+    if (values.plan === undefined) throw new UsageError(`--${flag} needs --plan FILE, the plan it works on`);
+    if (positionals.length > 0) {
+      throw new UsageError(
+        `--${flag} works on an existing plan: give --plan FILE without an experiment name (got ${positionals[0]})`,
+      );
+    }
+  }
+  if (values.slots !== undefined && values.sbatch === undefined) {
+    throw new UsageError("--slots goes with --sbatch FILE: the Slurm array's tasks running at once");
+  }
+  const slots = values.slots === undefined ? undefined : positiveInteger("slots", values.slots);
+  if (positionals.length === 0 && values.plan !== undefined) return planArgs(values, slots);
   if (positionals.length === 0) {
     throw new UsageError(`expects an experiment name, one of ${names} (--list describes them)`);
   }
@@ -277,6 +334,20 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
   if (values.resume === true && values.force === true) {
     throw new UsageError("--resume and --force contradict each other: --resume keeps the runs, --force replaces them");
   }
+  const seeds = values.seeds === undefined
+    ? 1
+    : positiveInteger("seeds", values.seeds, { max: MAX_SEEDS, why: "seeds per configuration" });
+  if (seeds > 1 && !experiment.trains) {
+    throw new UsageError(`--seeds does not apply to ${experiment.name}: it trains nothing`);
+  }
+  if (values.plan === undefined && values.sbatch !== undefined) throw new UsageError("--sbatch goes with --plan FILE");
+  if (values.plan !== undefined) {
+    for (const flag of ["workers", "serve", "port", "resume", "allow-backend-change"] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`--${flag} does not apply with --plan: the engine that runs the plan decides`);
+      }
+    }
+  }
   let port = 0;
   if (values.port !== undefined) {
     port = numberValue(
@@ -301,7 +372,55 @@ export function parseExperimentArgs(args: string[]): ExperimentArgs | "help" | "
     gemm: values.gemm === undefined ? undefined : gemmChoice("gemm", values.gemm),
     threads: values.threads === undefined ? null : threadCount("threads", values.threads),
     quiet: values.quiet === true,
+    seeds,
+    ...(values.plan !== undefined ? { plan: values.plan } : {}),
+    ...(values.sbatch !== undefined ? { sbatch: values.sbatch } : {}),
+    ...(slots !== undefined ? { slots } : {}),
   };
+}
+
+/** The `--plan FILE` forms without an experiment's name (see {@link PlanArgs}). */
+function planArgs(
+  values: ReturnType<typeof parseFlags<typeof FLAGS>>["values"],
+  slots: number | undefined,
+): PlanArgs {
+  const given = (Object.keys(values) as (keyof typeof FLAGS)[]).filter((f) => values[f] !== undefined);
+  const other = given.find((f) => (EXPERIMENT_ONLY as readonly string[]).includes(f));
+  if (other !== undefined) {
+    throw new UsageError(
+      `--${other} does not apply to an existing plan: it was planned with its settings (give NAME to plan anew)`,
+    );
+  }
+  const actions = (["index", "collect", "sbatch"] as const).filter((f) => values[f] !== undefined);
+  if (actions.length !== 1) {
+    throw new UsageError(
+      actions.length === 0
+        ? "--plan FILE without an experiment name expects --index I, --collect or --sbatch FILE"
+        : `--${actions[0]} and --${actions[1]} do not go together; give one`,
+    );
+  }
+  const plan = values.plan!;
+  if (values.index !== undefined) {
+    if (!/^\d+$/.test(values.index)) {
+      throw new UsageError(`--index expects a run's index, an integer from 0, got ${JSON.stringify(values.index)}`);
+    }
+    return {
+      action: "index",
+      plan,
+      index: Number(values.index),
+      ...(values.gemm !== undefined ? { gemm: gemmChoice("gemm", values.gemm) } : {}),
+      ...(values.threads !== undefined ? { threads: threadCount("threads", values.threads) } : {}),
+      allowBackendChange: values["allow-backend-change"] === true,
+      quiet: values.quiet === true,
+    };
+  }
+  for (const flag of ["gemm", "threads", "allow-backend-change"] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag} goes with NAME or --index: it says how runs compute`);
+    }
+  }
+  if (values.collect) return { action: "collect", plan, quiet: values.quiet === true };
+  return { action: "sbatch", plan, sbatch: values.sbatch!, ...(slots !== undefined ? { slots } : {}) };
 }
 
 /**
@@ -317,8 +436,9 @@ function workOf(task: Task): number {
 }
 
 /** A live page listing every planned run, fed by `serveRun`. */
-function liveReport(experiment: Experiment, tasks: readonly Task[]) {
+async function liveReport(experiment: Experiment, tasks: readonly Task[]) {
   const labels = tasks.filter((t) => t.kind === "train").map((t) => t.label);
+  const { trainingReport } = await import("../../reports/run_report.ts");
   return trainingReport({
     title: `${experiment.title} (live)`,
     description: `${labels.length} runs training: ${
@@ -332,11 +452,15 @@ function liveReport(experiment: Experiment, tasks: readonly Task[]) {
 /**
  * The default folder of an experiment under `--out`: its name, the dataset,
  * the settings that differ from the defaults (`quick`, `--num-train`,
- * `--epochs`, `--check-every`, `--seed`) and a hash of all of them, so that a
- * run on another dataset or configuration never writes over this one's
+ * `--epochs`, `--check-every`, `--seed`, `--seeds`) and a hash of all of them, so
+ * that a run on another dataset or configuration never writes over this one's
  * (`convnet-cifar10-5a1e09ab`, `batchnorm-sample-quick-0c7d2e11`).
  */
-export async function defaultExperimentFolder(experiment: Experiment, options: ExperimentOptions): Promise<string> {
+export async function defaultExperimentFolder(
+  experiment: Experiment,
+  options: ExperimentOptions,
+  seeds = 1,
+): Promise<string> {
   const settings: Record<string, unknown> = {
     experiment: experiment.name,
     quick: options.quick,
@@ -344,6 +468,7 @@ export async function defaultExperimentFolder(experiment: Experiment, options: E
     ...(options.numTrain !== undefined ? { numTrain: options.numTrain } : {}),
     ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
     ...(options.checkEvery !== undefined ? { checkEvery: options.checkEvery } : {}),
+    ...(seeds > 1 ? { seeds } : {}),
   };
   return await readableRunName({
     prefix: [experiment.name, ...(experiment.trains ? [options.dataset.split(":")[0]] : [])],
@@ -355,6 +480,7 @@ export async function defaultExperimentFolder(experiment: Experiment, options: E
       { key: "epochs", short: "e" },
       { key: "checkEvery", short: "check" },
       { key: "seed", short: "s" },
+      { key: "seeds", short: "seeds" },
     ],
   });
 }
@@ -421,11 +547,19 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     out(experimentList());
     return 0;
   }
+  if ("action" in parsed) {
+    if (parsed.action === "index") return await runPlannedIndex(parsed, { out, err });
+    if (parsed.action === "collect") {
+      return await (await import("./sweep_collect.ts")).collectPlan(parsed, { out, err });
+    }
+    return await (await import("./sweep_plan.ts")).writeSbatchOfPlan(parsed, { out, err });
+  }
   const { experiment, options } = parsed;
   const progressLine = parsed.quiet ? () => {} : err;
   let tasks: Task[];
+  let groups: SeedGroup[];
   try {
-    tasks = await experiment.plan(options);
+    ({ tasks, groups } = expandSeeds(await experiment.plan(options), parsed.seeds));
   } catch (e) {
     if (e instanceof UsageError) {
       err(`experiment: ${e.message}`);
@@ -435,7 +569,15 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
   }
   const t0 = performance.now();
   const root = parsed.out.replace(/\/+$/, "") || "/";
-  const dir = `${root}/${parsed.runName ?? await defaultExperimentFolder(experiment, options)}`;
+  const dir = `${root}/${parsed.runName ?? await defaultExperimentFolder(experiment, options, parsed.seeds)}`;
+  if (parsed.plan !== undefined) {
+    const { writeExperimentPlan } = await import("./sweep_plan.ts");
+    return await writeExperimentPlan({ ...parsed, experiment: experiment.name, dir, plan: parsed.plan }, tasks, {
+      out,
+      err,
+    });
+  }
+  const { writeReport } = await import("../../reports/render.ts");
   const runsDir = `${dir}/${RUN_FILES.runs}`;
   const reportPath = `${dir}/${RUN_FILES.report}`;
   const trainTasks = tasks.filter((t) => t.kind === "train");
@@ -529,7 +671,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
     if (parsed.serve) {
       const [mine, live] = records.tee();
       records = mine;
-      await writeReport(reportPath, liveReport(experiment, tasks));
+      await writeReport(reportPath, await liveReport(experiment, tasks));
       const labelled = live.pipeThrough(
         new TransformStream<LabelledRecord, TrainRecord>({
           transform({ label, record }, controller) {
@@ -538,6 +680,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
           },
         }),
       );
+      const { serveRun } = await import("../../reports/live_server.ts");
       server = await serveRun(dir, labelled, { port: parsed.port });
       out(`experiment: live view at ${server.url}`);
       io.onServe?.(server.url);
@@ -567,12 +710,14 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
       workers: batch.workers,
       gemm: gemmText,
     };
-    const { report, keyNumbers } = await experiment.report(outcome);
+    const { experimentReport } = await import("./experiments/seed_report.ts");
+    const { report, keyNumbers } = await experimentReport(experiment, outcome, groups);
     await writeReport(reportPath, report);
     const totalMs = performance.now() - t0;
     const summary = {
       experiment: experiment.name,
       options,
+      ...(parsed.seeds > 1 ? { seeds: parsed.seeds } : {}),
       workers: batch.workers,
       gemm: gemmText,
       wallMs: Math.round(totalMs),
@@ -652,6 +797,11 @@ function releaseOwnLocksSync(dirs: readonly string[]): void {
       if (info?.pid === Deno.pid) Deno.removeSync(path);
     } catch { /* no lock there */ }
   }
+}
+
+/** `out/index.html` (see `run_index.ts`), loaded on first use: the index page pulls in the report renderer. */
+async function writeIndexPage(root: string, options: ScanOptions = {}): Promise<string> {
+  return await (await import("./run_index.ts")).writeIndexPage(root, options);
 }
 
 /** Resolves on Ctrl-C (SIGINT) or when `signal` aborts. */

@@ -54,6 +54,8 @@ export interface ExperimentOutcome {
   wallMs: number;
   /** Workers used. */
   workers: number;
+  /** How the runs ran when not on this process's workers (a plan's processes, collected), in words. */
+  engine?: string;
   /** The gemm backend, in words. */
   gemm: string;
 }
@@ -182,7 +184,9 @@ export function configOf(outcome: ExperimentOutcome, extra: Record<string, unkno
     ...(o.epochs !== undefined ? { epochsOverride: o.epochs } : {}),
     ...(o.checkEvery !== undefined ? { checkEvery: o.checkEvery } : {}),
     ...extra,
-    ...(outcome.tasks.length > 0 ? { runs: outcome.tasks.length, workers: outcome.workers } : {}),
+    ...(outcome.tasks.length > 0
+      ? { runs: outcome.tasks.length, ...(outcome.engine ? { ran: outcome.engine } : { workers: outcome.workers }) }
+      : {}),
     gemm: outcome.gemm,
   };
 }
