@@ -12,13 +12,20 @@
  * @module
  */
 
-import type { CnnModelSpec, FcModelSpec, ModelSpec } from "../../../layers/models/model_spec.ts";
-import { type DataSpec, runTraining, type SolverSpec, type TrainingSpec } from "../../run_training.ts";
+import type { CnnModelSpec, FcModelSpec, ModelSpec, SequentialModelSpec } from "../../../layers/models/model_spec.ts";
+import {
+  type DataSpec,
+  runTraining,
+  type SolverSpec,
+  type TrainingOutputs,
+  type TrainingSpec,
+} from "../../run_training.ts";
+import { evaluateModel, type Evaluation } from "../../test_evaluation.ts";
 import type { TrainEvent } from "../../messages.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
 
-export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, SolverSpec };
+export type { CnnModelSpec, DataSpec, Evaluation, FcModelSpec, ModelSpec, SequentialModelSpec, SolverSpec };
 
 /** One training run: everything a worker needs, as plain data (a {@link TrainingSpec} with a label). */
 export interface TrainTask extends TrainingSpec {
@@ -30,6 +37,12 @@ export interface TrainTask extends TrainingSpec {
   returnParams?: string[];
   /** Experiment-specific facts about the run (its weight scale in a sweep, …), copied into its start record. */
   facts?: Record<string, string | number | boolean | null>;
+  /**
+   * After training, evaluate the model (the best parameters, as the Solver
+   * leaves them) on the test images (`data.numTest` of them) or the
+   * validation images, and send back the confusion matrix. Default: none.
+   */
+  evaluate?: Evaluation["split"];
 }
 
 /** One gradient check of `gradient_checks.ts`. */
@@ -63,6 +76,8 @@ export interface TaskResult {
   stopped?: boolean;
   /** Training: the parameters asked for in `returnParams`. */
   params?: Record<string, ParamData>;
+  /** Training: what `evaluate` asked for. */
+  evaluation?: Evaluation;
   /** Gradient check: what it measured. */
   gradCheck?: GradientCheckResult;
   /** A short line for the progress output. */
@@ -80,11 +95,18 @@ export interface LabelledRecord {
 /**
  * Runs one task here. A training run's records go to `onRecord` as the
  * Solver emits them (a run that stops on a non-finite loss is a result,
- * `stopped: true`, not an error); a gradient check emits none.
+ * `stopped: true`, not an error); a gradient check emits none. `outputs`
+ * adds what a long run outside the worker pool wants (a run log, a
+ * checkpoint, progress, a restore before training); none of it changes the
+ * numbers.
  *
  * @throws whatever the task throws (a dataset that cannot be read, an unknown check, …)
  */
-export async function executeTask(task: Task, onRecord: (record: TrainRecord) => void = () => {}): Promise<TaskResult> {
+export async function executeTask(
+  task: Task,
+  onRecord: (record: TrainRecord) => void = () => {},
+  outputs: Omit<TrainingOutputs, "sinks" | "run" | "cacheData"> = {},
+): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.kind === "gradcheck") {
     const gradCheck = runGradientCheck(task.check);
@@ -106,7 +128,8 @@ export async function executeTask(task: Task, onRecord: (record: TrainRecord) =>
       onRecord(record);
     },
   });
-  const { model, solver, stopped: stoppedBy } = await runTraining(task, {
+  const { data, model, solver, stopped: stoppedBy } = await runTraining(task, {
+    ...outputs,
     sinks: [sink],
     cacheData: true,
     run: {
@@ -123,12 +146,21 @@ export async function executeTask(task: Task, onRecord: (record: TrainRecord) =>
     if (p === undefined) throw new Error(`executeTask: run "${task.label}" has no parameter ${name}`);
     params[name] = { shape: [...p.shape], data: p.data.slice() };
   }
+  let evaluation: Evaluation | undefined;
+  if (task.evaluate !== undefined && !stopped) {
+    const [x, y] = task.evaluate === "test" ? [data.xTest, data.yTest] : [data.xVal, data.yVal];
+    if (x === undefined || y === undefined) {
+      throw new Error(`executeTask: run "${task.label}" asks for a test evaluation but data.numTest is 0`);
+    }
+    evaluation = evaluateModel(model, x, y, data.classNames, task.evaluate);
+  }
   const last = solver.valAccHistory.length - 1;
   return {
     label: task.label,
     wallMs: performance.now() - t0,
     stopped,
     ...(task.returnParams ? { params } : {}),
+    ...(evaluation ? { evaluation } : {}),
     note: stopped
       ? "stopped: the loss stopped being finite"
       : `train acc ${(100 * solver.trainAccHistory[last]).toFixed(1)} %, val acc ${
