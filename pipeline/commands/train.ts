@@ -18,6 +18,15 @@
 import { DATASET_SPECS } from "../../datasets/registry.ts";
 import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../../layers/kernels/gemm_backends.ts";
 import { estimateTrainingBytes, type ModelSpec, type Normalization } from "../../layers/models/model_spec.ts";
+import {
+  checkSequentialFits,
+  recipeFlags,
+  recipeIdentity,
+  recipeSolver,
+  sequentialModelFlag,
+  sequentialModelOf,
+  weightScaleFlag,
+} from "./recipe_flags.ts";
 import type { DType } from "../../layers/tensor.ts";
 import { writeReport } from "../../reports/render.ts";
 import { trainingReport } from "../../reports/run_report.ts";
@@ -50,8 +59,10 @@ export const CLI_UPDATE_RULES: Readonly<Record<string, string>> = UPDATE_RULE_FL
 
 /** Everything a training run is made of, after parsing and defaults. */
 export interface TrainConfig {
-  /** `"fc"` (FullyConnectedNet) or `"cnn"` (ThreeLayerConvNet). */
-  model: "fc" | "cnn";
+  /** `"fc"` (FullyConnectedNet), `"cnn"` (ThreeLayerConvNet) or `"sequential"` (a net from `--model SPEC|FILE`). */
+  model: "fc" | "cnn" | "sequential";
+  /** sequential: the net in its canonical compact form (null for fc and cnn). */
+  spec: string | null;
   /** fc: hidden layer sizes. */
   hiddenDims: number[];
   /** fc: normalization after each hidden layer (null: none, `--normalization none`). */
@@ -64,8 +75,16 @@ export interface TrainConfig {
   hiddenDim: number;
   /** L2 regularization strength. */
   reg: number;
-  /** Standard deviation of the initial weights. */
-  weightScale: number;
+  /** Standard deviation of the initial weights, or `"kaiming"` (sequential only). */
+  weightScale: number | "kaiming";
+  /** Augmentation of the training batches, compact form (`flip,crop4`), or null for none. */
+  augment: string | null;
+  /** Per-step learning-rate schedule, compact form (`onecycle`), or null for none. */
+  lrSchedule: string | null;
+  /** Nesterov momentum (with `sgd-momentum`). */
+  nesterov: boolean;
+  /** Weight decay (coupled for sgd and sgd-momentum, decoupled for adam; 0: none). */
+  weightDecay: number;
   /** Parameter dtype. */
   dtype: DType;
   /** Update rule (command-line name, a key of `UPDATE_RULE_FLAGS`). */
@@ -111,6 +130,7 @@ export interface RunSettings {
 /** The defaults: the course's batch-normalization experiment. */
 export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze({
   model: "fc",
+  spec: null,
   hiddenDims: [100, 100, 100, 100, 100],
   normalization: "batchnorm",
   dropout: 0,
@@ -119,6 +139,10 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze
   hiddenDim: 100,
   reg: 0,
   weightScale: 2e-2,
+  augment: null,
+  lrSchedule: null,
+  nesterov: false,
+  weightDecay: 0,
   dtype: "float32",
   updateRule: "adam",
   learningRate: 1e-3,
@@ -148,7 +172,8 @@ Trains a model as the CS231n Solver does (streaming dataflow), writing the run l
 Without flags: the course's batch-norm experiment on the embedded CIFAR-10 sample.
 
 Model
-  --model fc|cnn                 fully connected net or three-layer convnet (default ${d.model})
+  --model fc|cnn|SPEC|FILE       fully connected net, three-layer convnet, or a Sequential net from a spec
+                                 (conv32x3-sbn-relu-pool2,affine10) or a JSON file (default ${d.model})
   --hidden-dims N,N,…            fc hidden layer sizes (default ${d.hiddenDims.join(",")})
   --normalization batchnorm|layernorm|none
                                  fc normalization (default ${d.normalization})
@@ -157,12 +182,17 @@ Model
   --filter-size N                cnn odd filter size (default ${d.filterSize})
   --hidden-dim N                 cnn hidden units (default ${d.hiddenDim})
   --reg R                        L2 regularization strength (default ${d.reg})
-  --weight-scale S               std of the initial weights (default ${d.weightScale})
+  --weight-scale S|kaiming       std of the initial weights, or kaiming: √(2/fan-in) (SPEC only) (default ${d.weightScale})
   --dtype float32|float64        parameter dtype (default ${d.dtype})
 Optimizer
   --update-rule sgd|sgd-momentum|rmsprop|adam   (default ${d.updateRule})
   --learning-rate LR             (default ${d.learningRate})
   --lr-decay D                   learning-rate factor after each epoch (default ${d.lrDecay})
+  --lr-schedule SCHEDULE         per-step rate: step:size=N[,gamma=G] | cosine[:min=LR][,steps=T] |
+                                 onecycle[:pct=P][,div=D][,final=F][,anneal=cos|linear][,steps=T]
+  --nesterov                     Nesterov momentum (with sgd-momentum; PyTorch's SGD)
+  --weight-decay WD              coupled for sgd and sgd-momentum, decoupled (AdamW) for adam (default 0)
+  --augment flip,cropP           mirror and/or crop with P pixels of zero padding each training image (default none)
 Schedule
   --epochs N                     (default ${d.epochs})
   --batch-size N                 (default ${d.batchSize})
@@ -191,8 +221,9 @@ const FLAGS = flagTable(
     ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
     ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
     ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm"],
+    ...["augment", "lr-schedule", "weight-decay"],
   ] as const,
-  ["shuffle", "resume", "allow-backend-change", "quiet", "help"] as const,
+  ["shuffle", "resume", "allow-backend-change", "quiet", "help", "nesterov"] as const,
 );
 
 /**
@@ -213,7 +244,9 @@ export function parseTrainArgs(
   const config: TrainConfig = {
     ...configDefaults,
     hiddenDims: [...d.hiddenDims],
-    model: s("model") === undefined ? d.model : choice("model", s("model")!, ["fc", "cnn"] as const),
+    model: s("model") === undefined || ["fc", "cnn"].includes(s("model")!)
+      ? (s("model") ?? d.model) as "fc"
+      : "sequential",
     normalization: s("normalization") === undefined
       ? d.normalization
       : NORMALIZATION_FLAGS[choice("normalization", s("normalization")!, Object.keys(NORMALIZATION_FLAGS))],
@@ -234,7 +267,6 @@ export function parseTrainArgs(
   for (
     const [flag, key, parse] of [
       ["reg", "reg", nonNegative],
-      ["weight-scale", "weightScale", nonNegative],
       ["learning-rate", "learningRate", nonNegative],
       ["lr-decay", "lrDecay", nonNegative],
       ["epochs", "epochs", positiveInteger],
@@ -249,6 +281,11 @@ export function parseTrainArgs(
   }
   if (s("num-val") !== undefined) config.numVal = positiveInteger("num-val", s("num-val")!);
   if (s("seed") !== undefined) config.seed = seedValue("seed", s("seed")!);
+  if (s("weight-scale") !== undefined) {
+    config.weightScale = weightScaleFlag("weight-scale", s("weight-scale")!, config.model);
+  }
+  if (config.model === "sequential") config.spec = sequentialModelFlag("model", s("model")!);
+  Object.assign(config, recipeFlags(values, config));
   if (config.filterSize % 2 === 0) {
     throw new UsageError(`--filter-size expects an odd positive integer, got "${config.filterSize}"`);
   }
@@ -294,7 +331,7 @@ function checkFits(c: TrainConfig, memoryBytes: number | null): void {
     dtype: c.dtype,
     batchSize: Math.max(c.batchSize, 100),
   });
-  const sizeFlag = spec.kind === "fc" ? "--hidden-dims" : "--hidden-dim and --num-filters";
+  const sizeFlag = { fc: "--hidden-dims", cnn: "--hidden-dim and --num-filters", sequential: "--model" }[spec.kind];
   if (bytes.largestTensor > MAX_TENSOR_ELEMENTS) {
     throw new UsageError(
       `${sizeFlag}: a weight of ${bytes.largestTensor} elements is more than ${MAX_TENSOR_ELEMENTS} ` +
@@ -309,6 +346,7 @@ function checkFits(c: TrainConfig, memoryBytes: number | null): void {
       } of memory`,
     );
   }
+  if (c.spec !== null) checkSequentialFits(c.spec, format);
 }
 
 function gigabytes(bytes: number): string {
@@ -317,13 +355,13 @@ function gigabytes(bytes: number): string {
 
 /** The model, data and Solver a config describes, as `runTraining` takes them. */
 export function trainingSpec(c: TrainConfig): TrainingSpec {
-  const model: ModelSpec = c.model === "fc"
+  const model: ModelSpec = c.model === "sequential" ? sequentialModelOf(c) : c.model === "fc"
     ? {
       kind: "fc",
       hiddenDims: c.hiddenDims,
       normalization: c.normalization,
       dropout: c.dropout,
-      weightScale: c.weightScale,
+      weightScale: c.weightScale as number,
       reg: c.reg,
     }
     : {
@@ -331,14 +369,14 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
       numFilters: c.numFilters,
       filterSize: c.filterSize,
       hiddenDim: c.hiddenDim,
-      weightScale: c.weightScale,
+      weightScale: c.weightScale as number,
       reg: c.reg,
     };
   return {
     data: { spec: c.dataset, numTrain: c.numTrain, numVal: c.numVal, dtype: c.dtype },
     model,
     solver: {
-      updateRule: UPDATE_RULE_FLAGS[c.updateRule],
+      ...recipeSolver(c),
       learningRate: c.learningRate,
       lrDecay: c.lrDecay,
       batchSize: c.batchSize,
@@ -349,13 +387,20 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
   };
 }
 
-/** What identifies a run's results: the config without the settings of the other model kind. */
+/**
+ * What identifies a run's results: the config without the settings of the
+ * other model kinds, and with the recipe settings only where given (so the
+ * runs of the course keep their names).
+ */
 function identity(c: TrainConfig): Record<string, unknown> {
-  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, ...common } = c;
+  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, spec, ...rest } = c;
+  const { augment: _a, lrSchedule: _l, nesterov: _n, weightDecay: _w, ...common } = rest;
+  const recipe = recipeIdentity(c);
   // The flag's spelling ("none", not null), as run names and logs have always had it.
+  if (c.model === "sequential") return { ...common, spec, ...recipe };
   return c.model === "fc"
-    ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout }
-    : { ...common, numFilters, filterSize, hiddenDim };
+    ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout, ...recipe }
+    : { ...common, numFilters, filterSize, hiddenDim, ...recipe };
 }
 
 /**
@@ -369,7 +414,11 @@ export async function defaultRunName(c: TrainConfig): Promise<string> {
   const dims = c.hiddenDims.every((h) => h === c.hiddenDims[0])
     ? `${c.hiddenDims.length}x${c.hiddenDims[0]}`
     : c.hiddenDims.join("-");
-  const arch = c.model === "fc" ? `fc${dims}-${c.normalization ?? "none"}` : `cnn${c.numFilters}`;
+  const arch = c.model === "fc"
+    ? `fc${dims}-${c.normalization ?? "none"}`
+    : c.model === "cnn"
+    ? `cnn${c.numFilters}`
+    : `seq${c.spec!.split(",").length}`;
   const data = c.dataset.split(":")[0];
   return `${arch}-${c.updateRule}-${data}-s${c.seed}-${hash}`;
 }
@@ -385,7 +434,9 @@ export async function writeRunReport(
   config: TrainConfig,
 ): Promise<string> {
   const path = `${paths.dir}/report.html`;
-  const kind = config.model === "fc" ? "fully connected net" : "three-layer convnet";
+  const kind = { fc: "fully connected net", cnn: "three-layer convnet", sequential: `Sequential net ${config.spec}` }[
+    config.model
+  ];
   await writeReport(
     path,
     trainingReport({
