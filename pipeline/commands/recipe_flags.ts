@@ -77,7 +77,9 @@ export function sequentialModelFlag(flag: string, value: string): string {
     if (!(e instanceof SequentialSpecError)) throw e;
     const why = e.message.replace(/^parseSequentialSpec: |^Sequential: /, "");
     throw new UsageError(
-      `--${flag} expects fc, cnn, a Sequential spec (conv32x3-sbn-relu-pool2,affine10) or a JSON file${source}: ${why}`,
+      `--${flag} expects fc, cnn, a Sequential spec (conv32x3-sbn-relu-pool2,affine10) or a JSON file, got ${
+        JSON.stringify(value)
+      }${source} (${why})`,
     );
   }
 }
