@@ -135,8 +135,11 @@ export function confusionMatrixSpec(evaluation: Evaluation, options: ChartSize =
  * const spec = perClassAccuracySpec({
  *   split: "test", classNames: ["cat", "dog"], count: 4, accuracy: 0.75, matrix: [[2, 0], [1, 1]],
  *   perClassAccuracy: [1, 0.5],
- * }) as unknown as { datasets: { perClassAccuracy: { class: string; accuracy: number }[] } };
- * assertEquals(spec.datasets.perClassAccuracy, [{ class: "cat", accuracy: 1, images: 2 }, { class: "dog", accuracy: 0.5, images: 2 }]);
+ * }) as unknown as { datasets: { perClassAccuracy: { class: string; accuracy: number; images: number }[] } };
+ * assertEquals(spec.datasets.perClassAccuracy, [
+ *   { class: "cat", accuracy: 1, images: 2 },
+ *   { class: "dog", accuracy: 0.5, images: 2 },
+ * ]);
  * ```
  */
 export function perClassAccuracySpec(evaluation: Evaluation, options: ChartSize = {}): VegaLiteSpec {

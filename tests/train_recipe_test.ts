@@ -28,7 +28,7 @@ async function run(args: string[]) {
   return { code, out, err };
 }
 
-/** The flags of the recipe, as the README gives them (the net, Kaiming, Nesterov, decay, one-cycle, augmentation). */
+/** The recipe as the README gives it: the net, Kaiming, Nesterov, decay, one-cycle, augmentation. */
 const RECIPE_FLAGS = [
   ...["--model", CIFAR10_NET, "--weight-scale", "kaiming", "--update-rule", "sgd-momentum", "--nesterov"],
   ...["--weight-decay", "5e-4", "--learning-rate", "0.1", "--lr-schedule", "onecycle", "--augment", "flip,crop4"],

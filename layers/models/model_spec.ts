@@ -75,7 +75,8 @@ export type ModelSpec = FcModelSpec | CnnModelSpec | SequentialModelSpec;
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { sequentialModel } from "./model_spec.ts";
- * const spec = sequentialModel('{"blocks": [["conv8x3", "sbn", "relu", "pool2"], "affine10"]}', { weightScale: "kaiming" });
+ * const json = '{"blocks": [["conv8x3", "sbn", "relu", "pool2"], "affine10"]}';
+ * const spec = sequentialModel(json, { weightScale: "kaiming" });
  * assertEquals(spec, { kind: "sequential", spec: "conv8x3-sbn-relu-pool2,affine10", weightScale: "kaiming", reg: 0 });
  * ```
  */
