@@ -18,6 +18,30 @@ import { courseSchedule } from "../schedule.ts";
 import { recipeUpdateRule, UPDATE_RULE_FLAGS } from "../update_rules.ts";
 import { numberValue, UsageError } from "./cli.ts";
 
+/**
+ * The `--update-rule` spellings: the course's rules. The recipe's rules
+ * (`sgdNesterov`, `sgdWeightDecay`, `adamw`) are reached through `--nesterov`
+ * and `--weight-decay`, which `recipeUpdateRule` maps to them, and are left
+ * out here so that one run has one spelling.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { COURSE_RULE_FLAGS } from "./recipe_flags.ts";
+ * assertEquals(COURSE_RULE_FLAGS, ["sgd", "sgd-momentum", "rmsprop", "adam"]);
+ * ```
+ */
+export const COURSE_RULE_FLAGS: readonly string[] = Object.freeze(
+  (() => {
+    const recipeRules = new Set([
+      recipeUpdateRule({ updateRule: "sgdMomentum", nesterov: true }).updateRule,
+      recipeUpdateRule({ updateRule: "sgd", weightDecay: 1 }).updateRule,
+      recipeUpdateRule({ updateRule: "adam", weightDecay: 1 }).updateRule,
+    ]);
+    return Object.keys(UPDATE_RULE_FLAGS).filter((flag) => !recipeRules.has(UPDATE_RULE_FLAGS[flag]));
+  })(),
+);
+
 /** The recipe settings of a run (the defaults: none of them). */
 export interface RecipeConfig {
   /** Augmentation, compact form (`flip,crop4`), or null. */

@@ -20,6 +20,7 @@ import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../..
 import { estimateTrainingBytes, type ModelSpec, type Normalization } from "../../layers/models/model_spec.ts";
 import {
   checkSequentialFits,
+  COURSE_RULE_FLAGS,
   recipeFlags,
   recipeIdentity,
   recipeSolver,
@@ -245,7 +246,7 @@ export function parseTrainArgs(
     ...configDefaults,
     hiddenDims: [...d.hiddenDims],
     model: s("model") === undefined || ["fc", "cnn"].includes(s("model")!)
-      ? (s("model") ?? d.model) as "fc"
+      ? (s("model") ?? d.model) as "fc" | "cnn"
       : "sequential",
     normalization: s("normalization") === undefined
       ? d.normalization
@@ -253,7 +254,7 @@ export function parseTrainArgs(
     dtype: s("dtype") === undefined ? d.dtype : choice("dtype", s("dtype")!, ["float32", "float64"] as const),
     updateRule: s("update-rule") === undefined
       ? d.updateRule
-      : choice("update-rule", s("update-rule")!, Object.keys(UPDATE_RULE_FLAGS)),
+      : choice("update-rule", s("update-rule")!, COURSE_RULE_FLAGS),
     dataset: s("dataset") ?? d.dataset,
     shuffle: values.shuffle === true,
   };
