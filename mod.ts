@@ -295,6 +295,7 @@ export type { Gradients, HighWaterMarks, Minibatch, Step, Stop, Ticket, TrainEve
 export type { RandomSnapshot, SolverState, TrainingSnapshot } from "./pipeline/training_state.ts";
 export type { ProgressSinkOptions } from "./pipeline/progress.ts";
 export { checkAccuracy, type CheckAccuracyOptions } from "./pipeline/check_accuracy.ts";
+export { confusionMatrix, evaluateModel, type Evaluation, predictLabels } from "./pipeline/test_evaluation.ts";
 export {
   type Checkpoint,
   CheckpointError,

@@ -23,13 +23,13 @@ import { loadCifar10 } from "../datasets/cifar10.ts";
 import { describeGemmBackend, useGemmBackend } from "../layers/kernels/gemm_backends.ts";
 import { Sequential } from "../layers/models/sequential.ts";
 import { RandomState } from "../layers/random.ts";
+import { CIFAR10_NET } from "../pipeline/commands/experiments/cifar10.ts";
 import { Solver } from "../pipeline/solver.ts";
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { collectRecords } from "../pipeline/store/run_log.ts";
 
-/** The net as a Sequential spec. */
-export const RECIPE_SPEC =
-  "conv32x3-sbn-relu,conv32x3-sbn-relu-pool2,conv64x3-sbn-relu,conv64x3-sbn-relu-pool2,conv128x3-sbn-relu-pool2,affine10";
+/** The net as a Sequential spec (the cifar10 experiment's). */
+export const RECIPE_SPEC = CIFAR10_NET;
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -33,6 +33,8 @@ export interface DataSpec {
   numVal: number | null;
   /** Dtype of the images and of the model. */
   dtype: DType;
+  /** Test examples to load as well (the first ones; the Solver never reads them). Default 0. */
+  numTest?: number;
 }
 
 /** How the Solver trains (the course's Solver arguments); what is left out takes the Solver's default. */
@@ -56,6 +58,12 @@ export interface SolverSpec {
    * by the run's seed, so the losses are those of a run without them. Default 0: only the course's checks.
    */
   checkEvery?: number;
+  /** More settings of the update rule besides the learning rate, e.g. `{ weightDecay: 5e-4 }`. Default none. */
+  optimConfig?: Record<string, number>;
+  /** A per-step learning-rate schedule in its compact form (`onecycle`, `cosine:min=1e-4`; see `parseLrSchedule`). */
+  lrSchedule?: string;
+  /** Augmentation of the training batches in its compact form (`flip,crop4`; see `parseAugmentSpec`). */
+  augment?: string;
 }
 
 /** Everything that decides a training run's numbers. */
@@ -112,7 +120,7 @@ export interface TrainingOutputs {
 const cachedData = new Map<string, Promise<Dataset>>();
 
 /**
- * Loads the data `spec` names (no test split: training never reads it).
+ * Loads the data `spec` names (test images only when `numTest` asks: training never reads them).
  * With `cache`, loads once per thread and spec; a failed load is not kept.
  */
 export function loadTrainingData(spec: DataSpec, options: { cache?: boolean } = {}): Promise<Dataset> {
@@ -120,11 +128,11 @@ export function loadTrainingData(spec: DataSpec, options: { cache?: boolean } = 
     loadDataset(spec.spec, {
       numTraining: spec.numTrain,
       ...(spec.numVal === null ? {} : { numValidation: spec.numVal }),
-      numTest: 0,
+      numTest: spec.numTest ?? 0,
       dtype: spec.dtype,
     });
   if (!options.cache) return load();
-  const key = JSON.stringify([spec.spec, spec.numTrain, spec.numVal, spec.dtype]);
+  const key = JSON.stringify([spec.spec, spec.numTrain, spec.numVal, spec.dtype, spec.numTest ?? 0]);
   let data = cachedData.get(key);
   if (data === undefined) {
     data = load();
@@ -168,7 +176,9 @@ export async function runTraining(spec: TrainingSpec, outputs: TrainingOutputs =
   const s = spec.solver;
   const solver = new Solver(model, data, {
     updateRule: s.updateRule,
-    optimConfig: { learningRate: s.learningRate },
+    optimConfig: { ...s.optimConfig, learningRate: s.learningRate },
+    lrSchedule: s.lrSchedule,
+    augment: s.augment,
     batchSize: s.batchSize,
     numEpochs: s.numEpochs,
     lrDecay: s.lrDecay,

@@ -13,6 +13,13 @@
  */
 
 export { accuracyCurveSpec } from "./accuracy_curve.ts";
+export {
+  confusionMatrixSpec,
+  type ConfusionRow,
+  confusionRows,
+  type Evaluation,
+  perClassAccuracySpec,
+} from "./confusion.ts";
 export { type AccuracyPanelsOptions, accuracyPanelsSpec, dropoutSpec } from "./accuracy_panels.ts";
 export { type GradientCheckRow, gradientCheckSpec, LOG_AXIS_FLOOR } from "./gradient_check.ts";
 export { type LossCurveOptions, lossCurveSpec } from "./loss_curve.ts";

@@ -155,6 +155,22 @@ Deno.test("convnet, gradcheck and conv-filters --quick: filters, all checks pass
   for (const word of ["dog", "cat", "grayscale", "horizontal edges"]) assertInPage(filters, word);
 });
 
+Deno.test("cifar10 --quick: the confusion matrix, per-class accuracy and the evaluated accuracy are in the report", () => {
+  const { html, summary } = outputs.get("cifar10")!;
+  const k = summary.keyNumbers;
+  assertEquals([k.evaluatedOn, k.testAcc, k.reachedTarget], ["validation", null, null]);
+  assert(typeof k.evaluatedAcc === "number" && k.evaluatedAcc >= 0 && k.evaluatedAcc <= 1, "accuracy recorded");
+  assertGreater(k.imagesPerSec as number, 0);
+  for (const text of ["Confusion matrix", "Per-class accuracy", "Images per second", pct(k.evaluatedAcc)]) {
+    assertInPage(html, text);
+  }
+  const datasets = chartData(html) as Record<string, { count?: number; class?: string }[]>[];
+  const confusion = datasets.find((d) => d?.confusion)!.confusion;
+  assertEquals(confusion.length, 100, "10 × 10 cells");
+  assertEquals(confusion.reduce((a, r) => a + r.count!, 0), 100, "every validation image counted once");
+  assertEquals(datasets.find((d) => d?.perClassAccuracy)!.perClassAccuracy.length, 10);
+});
+
 Deno.test("weight-scale --quick gives the same records and report with 1 and 2 workers (timing aside)", async () => {
   const dirs = [`${root}/w1`, `${root}/w2`];
   for (const [i, dir] of dirs.entries()) {

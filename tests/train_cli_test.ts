@@ -28,7 +28,11 @@ Deno.test("train: a malformed or unknown flag is one line naming the flag, exit 
     [["--batch-size", "2.5"], 'train: --batch-size expects a positive integer, got "2.5"'],
     [["--dropout", "1"], 'train: --dropout expects a probability of dropping a unit in [0, 1), got "1"'],
     [["--learning-rate", "fast"], 'train: --learning-rate expects a number ≥ 0, got "fast"'],
-    [["--model", "rnn"], 'train: --model expects one of fc, cnn, got "rnn"'],
+    [
+      ["--model", "rnn"],
+      'train: --model expects fc, cnn, a Sequential spec (conv32x3-sbn-relu-pool2,affine10) or a JSON file, got "rnn" ' +
+      '(block 1 "rnn": unknown layer "rnn"; expected convFxK[sS][pP], affineM, relu, poolK[sS], bn, ln, sbn, gnG or dropP)',
+    ],
     [
       ["--update-rule", "adagrad"],
       'train: --update-rule expects one of sgd, sgd-momentum, rmsprop, adam, got "adagrad"',

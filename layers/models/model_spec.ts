@@ -12,6 +12,7 @@ import type { RandomState } from "../random.ts";
 import type { DType } from "../tensor.ts";
 import { FullyConnectedNet, type Normalization } from "./fully_connected_net.ts";
 import type { Model } from "./model.ts";
+import { formatSequentialSpec, parseSequentialSpec, Sequential, type SequentialLayer } from "./sequential.ts";
 import { ThreeLayerConvNet } from "./three_layer_convnet.ts";
 
 export type { Normalization };
@@ -48,8 +49,48 @@ export interface CnnModelSpec {
   reg: number;
 }
 
+/** A net of the course's layers ({@link Sequential}), from its spec. */
+export interface SequentialModelSpec {
+  /** Discriminator. */
+  kind: "sequential";
+  /** The net in the compact form (`conv32x3-sbn-relu-pool2,affine10`; see `parseSequentialSpec`). */
+  spec: string;
+  /** Standard deviation of the initial weights, or `"kaiming"`: √(2 / fan-in) per layer. */
+  weightScale: number | "kaiming";
+  /** L2 regularization strength (weights only). */
+  reg: number;
+}
+
 /** A model to build. */
-export type ModelSpec = FcModelSpec | CnnModelSpec;
+export type ModelSpec = FcModelSpec | CnnModelSpec | SequentialModelSpec;
+
+/**
+ * A {@link SequentialModelSpec} with its net in the canonical compact form,
+ * from the compact form or JSON (`{ "blocks": [...] }`), so that every
+ * spelling of one net names the same run.
+ *
+ * @throws SequentialSpecError naming the block and what was expected
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { sequentialModel } from "./model_spec.ts";
+ * const json = '{"blocks": [["conv8x3", "sbn", "relu", "pool2"], "affine10"]}';
+ * const spec = sequentialModel(json, { weightScale: "kaiming" });
+ * assertEquals(spec, { kind: "sequential", spec: "conv8x3-sbn-relu-pool2,affine10", weightScale: "kaiming", reg: 0 });
+ * ```
+ */
+export function sequentialModel(
+  text: string,
+  options: { weightScale?: number | "kaiming"; reg?: number } = {},
+): SequentialModelSpec {
+  return {
+    kind: "sequential",
+    spec: formatSequentialSpec(parseSequentialSpec(text)),
+    weightScale: options.weightScale ?? "kaiming",
+    reg: options.reg ?? 0,
+  };
+}
 
 /** What a model is built for, besides its spec. */
 export interface ModelInput {
@@ -67,6 +108,7 @@ export interface ModelInput {
  * also draws the dropout masks while training).
  *
  * @throws RangeError when a convnet is asked for inputs that are not `(C, H, W)`, or the model rejects the spec
+ * @throws SequentialSpecError when a Sequential net does not fit the inputs or the classes
  *
  * @example
  * ```ts
@@ -88,6 +130,18 @@ export function buildModel(spec: ModelSpec, input: ModelInput & { random: Random
       numClasses,
       dropout: spec.dropout,
       normalization: spec.normalization,
+      reg: spec.reg,
+      weightScale: spec.weightScale,
+      dtype,
+      random,
+    });
+  }
+  if (spec.kind === "sequential") {
+    return new Sequential(spec.spec, {
+      inputDim: inputShape.length === 3
+        ? inputShape as [number, number, number]
+        : inputShape.reduce((p, v) => p * v, 1),
+      numClasses,
       reg: spec.reg,
       weightScale: spec.weightScale,
       dtype,
@@ -156,6 +210,8 @@ export function estimateTrainingBytes(spec: ModelSpec, input: ModelInput & { bat
       activations += 4 * n * h;
       fanIn = h;
     }
+  } else if (spec.kind === "sequential") {
+    activations += sequentialTensors(spec.spec, input, tensors);
   } else {
     const [c, h, w] = input.inputShape;
     const f = spec.numFilters, k = spec.filterSize;
@@ -172,4 +228,40 @@ export function estimateTrainingBytes(spec: ModelSpec, input: ModelInput & { bat
     activations: activationBytes,
     total: parameters + activationBytes,
   };
+}
+
+/**
+ * Pushes the parameter sizes of a Sequential net onto `tensors` and returns
+ * its activation elements for a batch of `batchSize` (four copies of every
+ * layer's output, plus a conv's im2col columns), walking the shapes as the
+ * builder does (shapes that do not fit are left for the builder to refuse).
+ */
+function sequentialTensors(text: string, input: ModelInput & { batchSize: number }, tensors: number[]): number {
+  const n = input.batchSize;
+  let shape: number[] = [...input.inputShape];
+  let activations = 0;
+  const layers: SequentialLayer[] = parseSequentialSpec(text).blocks.flat();
+  for (const layer of layers) {
+    const size = shape.reduce((p, v) => p * v, 1);
+    if (layer.kind === "conv" && shape.length === 3) {
+      const [c, h, w] = shape, s = layer.stride ?? 1, p = layer.pad ?? (layer.size - 1) / 2;
+      shape = [
+        layer.filters,
+        Math.floor((h + 2 * p - layer.size) / s) + 1,
+        Math.floor((w + 2 * p - layer.size) / s) + 1,
+      ];
+      tensors.push(layer.filters * c * layer.size * layer.size, layer.filters);
+      activations += n * c * layer.size * layer.size * shape[1] * shape[2];
+    } else if (layer.kind === "affine") {
+      tensors.push(size * layer.units, layer.units);
+      shape = [layer.units];
+    } else if (layer.kind === "maxPool" && shape.length === 3) {
+      const s = layer.stride ?? layer.size;
+      shape = [shape[0], Math.floor((shape[1] - layer.size) / s) + 1, Math.floor((shape[2] - layer.size) / s) + 1];
+    } else if (layer.kind !== "relu" && layer.kind !== "dropout") {
+      tensors.push(shape[0], shape[0]); // gamma and beta
+    }
+    activations += 4 * n * shape.reduce((p, v) => p * v, 1);
+  }
+  return activations;
 }

@@ -15,7 +15,7 @@
 import type { NameSpelling } from "./run_names.ts";
 
 /** The models `train` builds, by their command-line names. */
-export type ModelName = "fc" | "cnn";
+export type ModelName = "fc" | "cnn" | "sequential";
 
 /** The settings a model's defaults fix (the rest are shared by every model). */
 export interface ModelDefaults {
@@ -31,8 +31,8 @@ export interface ModelDefaults {
   filterSize?: number;
   /** cnn: units of the hidden affine layer. */
   hiddenDim?: number;
-  /** Standard deviation of the initial weights. */
-  weightScale: number;
+  /** Standard deviation of the initial weights, or `"kaiming"` (√(2/fan-in), Sequential nets only). */
+  weightScale: number | "kaiming";
   /** L2 regularization strength. */
   reg: number;
   /** Update rule (command-line name). */
@@ -67,6 +67,15 @@ export const MODEL_DEFAULTS: Readonly<Record<ModelName, Readonly<ModelDefaults>>
     updateRule: "adam",
     learningRate: 1e-3,
     epochs: 1,
+    batchSize: 50,
+  }),
+  // A net of the course's layers from --model SPEC|FILE: He initialization suits any depth of ReLU layers.
+  sequential: Object.freeze({
+    weightScale: "kaiming",
+    reg: 0,
+    updateRule: "adam",
+    learningRate: 1e-3,
+    epochs: 10,
     batchSize: 50,
   }),
 });
@@ -116,5 +125,9 @@ export const TRAIN_NAME_SPELLINGS: readonly NameSpelling[] = Object.freeze([
   { key: "shuffle", short: "shuffle" },
   { key: "dtype", short: "" },
   { key: "checkEvery", short: "check" },
+  { key: "augment", short: "aug-" },
+  { key: "lrSchedule", short: "" },
+  { key: "nesterov", short: "nesterov" },
+  { key: "weightDecay", short: "wd" },
   { key: "seed", short: "s" },
 ]);

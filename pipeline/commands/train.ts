@@ -58,6 +58,16 @@ import {
   threadCount,
   UsageError,
 } from "./cli.ts";
+import {
+  checkSequentialFits,
+  COURSE_RULE_FLAGS,
+  recipeFlags,
+  recipeIdentity,
+  recipeSolver,
+  sequentialModelFlag,
+  sequentialModelOf,
+  weightScaleFlag,
+} from "./recipe_flags.ts";
 import { defaultsText, MODEL_DEFAULTS, type ModelName, TRAIN_NAME_SPELLINGS } from "./model_defaults.ts";
 import { writeIndexPage } from "./run_index.ts";
 import { runFolderPaths, runInFolder } from "./run_in_folder.ts";
@@ -71,8 +81,10 @@ export const CLI_UPDATE_RULES: Readonly<Record<string, string>> = UPDATE_RULE_FL
 
 /** Everything a training run is made of, after parsing and defaults. */
 export interface TrainConfig {
-  /** `"fc"` (FullyConnectedNet) or `"cnn"` (ThreeLayerConvNet). */
+  /** `"fc"` (FullyConnectedNet), `"cnn"` (ThreeLayerConvNet) or `"sequential"` (a net from `--model SPEC|FILE`). */
   model: ModelName;
+  /** sequential: the net in its canonical compact form (null for fc and cnn). */
+  spec: string | null;
   /** fc: hidden layer sizes. */
   hiddenDims: number[];
   /** fc: normalization after each hidden layer (null: none, `--normalization none`). */
@@ -85,8 +97,16 @@ export interface TrainConfig {
   hiddenDim: number;
   /** L2 regularization strength. */
   reg: number;
-  /** Standard deviation of the initial weights. */
-  weightScale: number;
+  /** Standard deviation of the initial weights, or `"kaiming"` (sequential only). */
+  weightScale: number | "kaiming";
+  /** Augmentation of the training batches, compact form (`flip,crop4`), or null for none. */
+  augment: string | null;
+  /** Per-step learning-rate schedule, compact form (`onecycle`), or null for none. */
+  lrSchedule: string | null;
+  /** Nesterov momentum (with `sgd-momentum`). */
+  nesterov: boolean;
+  /** Weight decay (coupled for sgd and sgd-momentum, decoupled for adam; 0: none). */
+  weightDecay: number;
   /** Parameter dtype. */
   dtype: DType;
   /** Update rule (command-line name, a key of `UPDATE_RULE_FLAGS`). */
@@ -141,6 +161,11 @@ export interface RunSettings {
 
 /** Settings every model shares, and their defaults. */
 const COMMON_DEFAULTS = Object.freeze({
+  spec: null,
+  augment: null,
+  lrSchedule: null,
+  nesterov: false,
+  weightDecay: 0,
   dtype: "float32" as DType,
   lrDecay: 1,
   numVal: null,
@@ -201,7 +226,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig & RunSettings> = Object.freeze
 /** The usage text printed by `--help`. */
 export function usage(): string {
   const d = TRAIN_DEFAULTS;
-  const fc = MODEL_DEFAULTS.fc, cnn = MODEL_DEFAULTS.cnn;
+  const fc = MODEL_DEFAULTS.fc, cnn = MODEL_DEFAULTS.cnn, seq = MODEL_DEFAULTS.sequential;
   return `Usage: deno task train [flags]
 
 Trains a model as the CS231n Solver does (streaming dataflow) and writes the run to its own folder
@@ -215,9 +240,12 @@ Each model has the course's defaults: a flag left out takes its model's value.
   cnn  ThreeLayerConvNet: ${cnn.numFilters} filters ${cnn.filterSize}×${cnn.filterSize}, hidden ${cnn.hiddenDim}, ` +
     `weight scale ${cnn.weightScale}, reg ${cnn.reg},
        ${cnn.epochs} epoch of batch ${cnn.batchSize}, ${cnn.updateRule} at ${cnn.learningRate}
+  SPEC a net of the course's layers (--model conv32x3-sbn-relu-pool2,affine10): weight scale ${seq.weightScale},
+       reg ${seq.reg}, ${seq.epochs} epochs of batch ${seq.batchSize}, ${seq.updateRule} at ${seq.learningRate}
 
 Model
-  --model fc|cnn                 fully connected net or three-layer convnet (default ${d.model})
+  --model fc|cnn|SPEC|FILE       fully connected net, three-layer convnet, or a net of the course's layers from
+                                 a spec (conv32x3-sbn-relu-pool2,affine10) or a JSON file (default ${d.model})
   --hidden-dims N,N,…            fc hidden layer sizes ${defaultsText("hiddenDims")}
   --normalization batchnorm|layernorm|none
                                  fc normalization ${defaultsText("normalization")}
@@ -226,12 +254,18 @@ Model
   --filter-size N                cnn odd filter size ${defaultsText("filterSize")}
   --hidden-dim N                 cnn hidden units ${defaultsText("hiddenDim")}
   --reg R                        L2 regularization strength ${defaultsText("reg")}
-  --weight-scale S               std of the initial weights ${defaultsText("weightScale")}
+  --weight-scale S|kaiming       std of the initial weights, or kaiming: √(2/fan-in) (SPEC only)
+                                 ${defaultsText("weightScale")}
   --dtype float32|float64        parameter dtype (default ${d.dtype})
 Optimizer
   --update-rule sgd|sgd-momentum|rmsprop|adam   ${defaultsText("updateRule")}
   --learning-rate LR             ${defaultsText("learningRate")}
   --lr-decay D                   learning-rate factor after each epoch (default ${d.lrDecay})
+  --lr-schedule SCHEDULE         per-step rate: step:size=N[,gamma=G] | cosine[:min=LR][,steps=T] |
+                                 onecycle[:pct=P][,div=D][,final=F][,anneal=cos|linear][,steps=T]
+  --nesterov                     Nesterov momentum (with sgd-momentum; PyTorch's SGD)
+  --weight-decay WD              coupled for sgd and sgd-momentum, decoupled (AdamW) for adam (default 0)
+  --augment flip,cropP           mirror and/or crop with P pixels of zero padding each training image (default none)
 Schedule
   --epochs N                     ${defaultsText("epochs")}
   --batch-size N                 ${defaultsText("batchSize")}
@@ -270,8 +304,9 @@ const FLAGS = flagTable(
     ...["model", "hidden-dims", "normalization", "dropout", "num-filters", "filter-size", "hidden-dim", "reg"],
     ...["weight-scale", "dtype", "update-rule", "learning-rate", "lr-decay", "epochs", "batch-size", "num-train"],
     ...["num-val", "dataset", "seed", "out", "run-name", "print-every", "gemm", "threads", "check-every", "port"],
+    ...["augment", "lr-schedule", "weight-decay"],
   ] as const,
-  ["shuffle", "resume", "force", "allow-backend-change", "serve", "quiet", "help"] as const,
+  ["shuffle", "resume", "force", "allow-backend-change", "serve", "quiet", "help", "nesterov"] as const,
 );
 
 /** Flags that set what only one model has: refused for the other. */
@@ -297,7 +332,13 @@ export function parseTrainArgs(
   const { values } = parseFlags(args, FLAGS, { unknownFlagHint: " (see --help)" });
   if (values.help) return null;
   const s = (k: keyof typeof FLAGS) => values[k] as string | undefined;
-  const model = s("model") === undefined ? TRAIN_DEFAULTS.model : choice("model", s("model")!, ["fc", "cnn"] as const);
+  const modelFlag = s("model");
+  // Anything but fc and cnn is a Sequential net's spec or JSON file (checked below).
+  const model: ModelName = modelFlag === undefined
+    ? TRAIN_DEFAULTS.model
+    : modelFlag === "fc" || modelFlag === "cnn"
+    ? modelFlag
+    : "sequential";
   for (const [flag, owner] of Object.entries(MODEL_ONLY_FLAGS)) {
     if (s(flag as keyof typeof FLAGS) !== undefined && owner !== model) {
       throw new UsageError(`--${flag} applies to --model ${owner} only (this run is --model ${model})`);
@@ -311,7 +352,7 @@ export function parseTrainArgs(
   }
   if (s("dtype") !== undefined) config.dtype = choice("dtype", s("dtype")!, ["float32", "float64"] as const);
   if (s("update-rule") !== undefined) {
-    config.updateRule = choice("update-rule", s("update-rule")!, Object.keys(UPDATE_RULE_FLAGS));
+    config.updateRule = choice("update-rule", s("update-rule")!, COURSE_RULE_FLAGS);
   }
   config.shuffle = values.shuffle === true;
   const hd = s("hidden-dims");
@@ -324,7 +365,6 @@ export function parseTrainArgs(
   for (
     const [flag, key, parse] of [
       ["reg", "reg", nonNegative],
-      ["weight-scale", "weightScale", nonNegative],
       ["learning-rate", "learningRate", nonNegative],
       ["lr-decay", "lrDecay", nonNegative],
       ["epochs", "epochs", positiveInteger],
@@ -340,6 +380,11 @@ export function parseTrainArgs(
   }
   if (s("num-val") !== undefined) config.numVal = positiveInteger("num-val", s("num-val")!);
   if (s("seed") !== undefined) config.seed = seedValue("seed", s("seed")!);
+  if (s("weight-scale") !== undefined) {
+    config.weightScale = weightScaleFlag("weight-scale", s("weight-scale")!, config.model);
+  }
+  if (config.model === "sequential") config.spec = sequentialModelFlag("model", modelFlag!);
+  Object.assign(config, recipeFlags(values, config));
   if (config.filterSize % 2 === 0) {
     throw new UsageError(`--filter-size expects an odd positive integer, got "${config.filterSize}"`);
   }
@@ -403,7 +448,7 @@ function checkFits(c: TrainConfig, memoryBytes: number | null): void {
     dtype: c.dtype,
     batchSize: Math.max(c.batchSize, 100),
   });
-  const sizeFlag = spec.kind === "fc" ? "--hidden-dims" : "--hidden-dim and --num-filters";
+  const sizeFlag = { fc: "--hidden-dims", cnn: "--hidden-dim and --num-filters", sequential: "--model" }[spec.kind];
   if (bytes.largestTensor > MAX_TENSOR_ELEMENTS) {
     throw new UsageError(
       `${sizeFlag}: a weight of ${bytes.largestTensor} elements is more than ${MAX_TENSOR_ELEMENTS} ` +
@@ -418,6 +463,7 @@ function checkFits(c: TrainConfig, memoryBytes: number | null): void {
       } of memory`,
     );
   }
+  if (c.spec !== null) checkSequentialFits(c.spec, format);
 }
 
 function gigabytes(bytes: number): string {
@@ -426,13 +472,13 @@ function gigabytes(bytes: number): string {
 
 /** The model, data and Solver a config describes, as `runTraining` takes them. */
 export function trainingSpec(c: TrainConfig): TrainingSpec {
-  const model: ModelSpec = c.model === "fc"
+  const model: ModelSpec = c.model === "sequential" ? sequentialModelOf(c) : c.model === "fc"
     ? {
       kind: "fc",
       hiddenDims: c.hiddenDims,
       normalization: c.normalization,
       dropout: c.dropout,
-      weightScale: c.weightScale,
+      weightScale: c.weightScale as number,
       reg: c.reg,
     }
     : {
@@ -440,14 +486,14 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
       numFilters: c.numFilters,
       filterSize: c.filterSize,
       hiddenDim: c.hiddenDim,
-      weightScale: c.weightScale,
+      weightScale: c.weightScale as number,
       reg: c.reg,
     };
   return {
     data: { spec: c.dataset, numTrain: c.numTrain, numVal: c.numVal, dtype: c.dtype },
     model,
     solver: {
-      updateRule: UPDATE_RULE_FLAGS[c.updateRule],
+      ...recipeSolver(c),
       learningRate: c.learningRate,
       lrDecay: c.lrDecay,
       batchSize: c.batchSize,
@@ -459,13 +505,21 @@ export function trainingSpec(c: TrainConfig): TrainingSpec {
   };
 }
 
-/** What identifies a run's results: the config without the settings of the other model kind. */
+/**
+ * What identifies a run's results: the config without the settings of the
+ * other model kinds, and with the recipe settings only where given (so the
+ * runs of the course keep their names).
+ */
 function identity(c: TrainConfig): Record<string, unknown> {
-  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, checkEvery, ...common } = c;
+  const { hiddenDims, normalization, dropout, numFilters, filterSize, hiddenDim, checkEvery, spec, ...rest } = c;
+  const { augment: _a, lrSchedule: _l, nesterov: _n, weightDecay: _w, ...common } = rest;
+  const recipe = recipeIdentity(c);
   // The flag's spelling ("none", not null), as run names and logs have always had it.
-  const own = c.model === "fc"
-    ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout }
-    : { ...common, numFilters, filterSize, hiddenDim };
+  const own = c.model === "sequential"
+    ? { ...common, spec, ...recipe }
+    : c.model === "fc"
+    ? { ...common, hiddenDims, normalization: normalization ?? "none", dropout, ...recipe }
+    : { ...common, numFilters, filterSize, hiddenDim, ...recipe };
   // Runs without extra checks keep the identity they had before --check-every existed.
   return checkEvery > 0 ? { ...own, checkEvery } : own;
 }
@@ -478,7 +532,8 @@ function identity(c: TrainConfig): Record<string, unknown> {
  */
 export async function defaultRunName(c: TrainConfig): Promise<string> {
   return await readableRunName({
-    prefix: [c.model, c.dataset.split(":")[0]],
+    // A Sequential net's spec is too long for a folder name: its layer count stands in (the hash tells nets apart).
+    prefix: [c.model === "sequential" ? `seq${c.spec!.split(",").length}` : c.model, c.dataset.split(":")[0]],
     settings: identity(c),
     defaults: identity(defaultConfig(c.model, c.dataset)),
     spellings: TRAIN_NAME_SPELLINGS,
@@ -509,7 +564,7 @@ export async function writeRunReport(
 }
 
 function modelWords(c: TrainConfig): string {
-  return c.model === "fc" ? "fully connected net" : "three-layer convnet";
+  return { fc: "fully connected net", cnn: "three-layer convnet", sequential: `Sequential net ${c.spec}` }[c.model];
 }
 
 /** Where `main` writes, and how a test stops it (replaceable in tests). */

@@ -1,12 +1,14 @@
 /**
  * The registry of `deno task experiment`: every experiment of the course's
- * notebooks by its command-line name, in the order the notebooks run them.
+ * notebooks by its command-line name, in the order the notebooks run them,
+ * and `cifar10`, which goes beyond them.
  *
  * @module
  */
 
 import { batchSizeExperiment } from "./batch_size.ts";
 import { batchnormExperiment } from "./batchnorm.ts";
+import { cifar10Experiment } from "./cifar10.ts";
 import type { Experiment } from "./common.ts";
 import { convFiltersExperiment } from "./conv_filters.ts";
 import { convnetExperiment, convnetOverfitExperiment } from "./convnet.ts";
@@ -28,6 +30,7 @@ export const EXPERIMENTS: readonly Experiment[] = Object.freeze([
   convnetExperiment,
   gradcheckExperiment,
   convFiltersExperiment,
+  cifar10Experiment,
 ]);
 
 /** The experiment called `name`, or undefined. */

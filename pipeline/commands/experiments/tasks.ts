@@ -12,16 +12,27 @@
  * @module
  */
 
-import type { CnnModelSpec, FcModelSpec, ModelSpec } from "../../../layers/models/model_spec.ts";
+import { buildModel, type CnnModelSpec, type FcModelSpec, type ModelSpec, type SequentialModelSpec } from "../../../layers/models/model_spec.ts";
+import { RandomState } from "../../../layers/random.ts";
 import type { Tensor } from "../../../layers/tensor.ts";
-import { type DataSpec, runTraining, type SolverSpec, type TrainingSpec } from "../../run_training.ts";
+import type { Model } from "../../../layers/models/model.ts";
+import type { Dataset } from "../../../datasets/dataset.ts";
+import {
+  type DataSpec,
+  loadTrainingData,
+  runTraining,
+  type SolverSpec,
+  type TrainingOutputs,
+  type TrainingSpec,
+} from "../../run_training.ts";
+import { evaluateModel, type Evaluation } from "../../test_evaluation.ts";
 import type { TrainEvent } from "../../messages.ts";
 import { loadCheckpoint } from "../../store/checkpoint.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import { type GradientCheckResult, runGradientCheck } from "../../../layers/gradient_checks.ts";
 import { runFolderPaths, runInFolder, type RunPlace } from "../run_in_folder.ts";
 
-export type { CnnModelSpec, DataSpec, FcModelSpec, ModelSpec, RunPlace, SolverSpec };
+export type { CnnModelSpec, DataSpec, Evaluation, FcModelSpec, ModelSpec, RunPlace, SequentialModelSpec, SolverSpec };
 
 /** One training run: everything a worker needs, as plain data (a {@link TrainingSpec} with a label). */
 export interface TrainTask extends TrainingSpec {
@@ -33,6 +44,12 @@ export interface TrainTask extends TrainingSpec {
   returnParams?: string[];
   /** Experiment-specific facts about the run (its weight scale in a sweep, …), copied into its start record. */
   facts?: Record<string, string | number | boolean | null>;
+  /**
+   * After training, evaluate the model (the best parameters, as the Solver
+   * leaves them) on the test images (`data.numTest` of them) or the
+   * validation images, and send back the confusion matrix. Default: none.
+   */
+  evaluate?: Evaluation["split"];
 }
 
 /** One gradient check of `gradient_checks.ts`. */
@@ -66,6 +83,8 @@ export interface TaskResult {
   stopped?: boolean;
   /** Training: the parameters asked for in `returnParams`. */
   params?: Record<string, ParamData>;
+  /** Training: what `evaluate` asked for. */
+  evaluation?: Evaluation;
   /** Gradient check: what it measured. */
   gradCheck?: GradientCheckResult;
   /** A short line for the progress output. */
@@ -106,7 +125,10 @@ function paramData(task: TrainTask, params: Record<string, Tensor>, names: reado
 /**
  * Runs one task here. A training run's records go to `onRecord` as the
  * Solver emits them (a run that stops on a non-finite loss is a result,
- * `stopped: true`, not an error); a gradient check emits none.
+ * `stopped: true`, not an error); a gradient check emits none. `outputs`
+ * adds what a long run outside the worker pool wants (a run log, a
+ * checkpoint, progress, a restore before training); none of it changes the
+ * numbers.
  *
  * With `place`, a training run is written to its own folder through
  * `runInFolder` (locked; its log, checkpoint and `result.json`; `resume`
@@ -120,6 +142,7 @@ export async function executeTask(
   task: Task,
   onRecord: (record: TrainRecord) => void = () => {},
   place?: RunPlace,
+  progress: Pick<TrainingOutputs, "verbose" | "printEvery" | "progress"> = {},
 ): Promise<TaskResult> {
   const t0 = performance.now();
   if (task.kind === "gradcheck") {
@@ -143,6 +166,7 @@ export async function executeTask(
     },
   });
   const outputs = {
+    ...progress,
     sinks: [sink],
     cacheData: true,
     run: {
@@ -154,14 +178,16 @@ export async function executeTask(
   };
   const spec: TrainingSpec = { data: task.data, model: task.model, solver: task.solver, seed: task.seed };
   if (place === undefined) {
-    const { model, solver, stopped: stoppedBy } = await runTraining(spec, outputs);
+    const { data, model, solver, stopped: stoppedBy } = await runTraining(spec, outputs);
     const stopped = stoppedBy !== null;
     const last = solver.valAccHistory.length - 1;
+    const evaluation = task.evaluate === undefined || stopped ? undefined : evaluateTask(task, data, model);
     return {
       label: task.label,
       wallMs: performance.now() - t0,
       stopped,
       ...(task.returnParams ? { params: paramData(task, model.params, task.returnParams) } : {}),
+      ...(evaluation ? { evaluation } : {}),
       note: trainNote(stopped, solver.trainAccHistory[last], solver.valAccHistory[last], solver.bestValAcc),
     };
   }
@@ -173,23 +199,23 @@ export async function executeTask(
     notice: (line) => notices.push(line),
     replay: (records) => records.forEach(onRecord),
   });
-  let params: Record<string, ParamData> | undefined;
-  if (task.returnParams) {
-    if (run.outcome !== undefined) params = paramData(task, run.outcome.model.params, task.returnParams);
-    else {
-      // A kept run's parameters are its checkpoint's best ones, as the Solver left them in the model.
-      const { snapshot } = await loadCheckpoint(runFolderPaths(place.dir).checkpoint);
-      const best = Object.keys(snapshot.bestParams).length > 0 ? snapshot.bestParams : snapshot.params;
-      params = paramData(task, best, task.returnParams);
-    }
-  }
   const r = run.result;
   const stopped = r.status === "stopped";
+  // A kept run (over already) is rebuilt from its checkpoint only when something of its model is asked for.
+  const trained = run.outcome ??
+    (task.returnParams || (task.evaluate !== undefined && !stopped)
+      ? await modelFromCheckpoint(task, runFolderPaths(place.dir).checkpoint)
+      : undefined);
+  const params = task.returnParams && trained ? paramData(task, trained.model.params, task.returnParams) : undefined;
+  const evaluation = task.evaluate === undefined || stopped || !trained
+    ? undefined
+    : evaluateTask(task, trained.data, trained.model);
   return {
     label: task.label,
     wallMs: run.how === "kept" ? r.wallMs : performance.now() - t0,
     stopped,
     ...(params ? { params } : {}),
+    ...(evaluation ? { evaluation } : {}),
     how: run.how,
     ...(notices.length > 0 ? { notices } : {}),
     note:
@@ -199,4 +225,34 @@ export async function executeTask(
         ? `resumed at iteration ${run.resumedFrom!.iteration}: `
         : "") + trainNote(stopped, r.finalTrainAcc, r.finalValAcc, r.bestValAcc),
   };
+}
+
+/** The confusion matrix `task.evaluate` asks for, of `model` as training left it (the best parameters). */
+function evaluateTask(task: TrainTask, data: Dataset, model: Model): Evaluation {
+  const [x, y] = task.evaluate === "test" ? [data.xTest, data.yTest] : [data.xVal, data.yVal];
+  if (x === undefined || y === undefined) {
+    throw new Error(`executeTask: run "${task.label}" asks for a test evaluation but data.numTest is 0`);
+  }
+  return evaluateModel(model, x, y, data.classNames, task.evaluate!);
+}
+
+/**
+ * A finished run's model as the Solver left it, from its checkpoint: the
+ * best parameters (the last ones where none were kept) and the last
+ * running statistics; with the run's data, for an evaluation.
+ */
+async function modelFromCheckpoint(task: TrainTask, checkpoint: string): Promise<{ data: Dataset; model: Model }> {
+  const { snapshot } = await loadCheckpoint(checkpoint);
+  const data = await loadTrainingData(task.data, { cache: true });
+  const [, ...inputShape] = data.xTrain.shape;
+  const model = buildModel(task.model, {
+    inputShape,
+    numClasses: data.classNames.length,
+    dtype: task.data.dtype,
+    random: new RandomState(task.seed),
+  });
+  const best = Object.keys(snapshot.bestParams).length > 0 ? snapshot.bestParams : snapshot.params;
+  for (const [name, value] of Object.entries(best)) model.params[name] = value;
+  model.loadState(snapshot.modelState);
+  return { data, model };
 }
