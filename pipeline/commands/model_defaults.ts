@@ -96,7 +96,8 @@ export const MODEL_DEFAULTS: Readonly<Record<ModelName, Readonly<ModelDefaults>>
 export function defaultsText(key: keyof ModelDefaults): string {
   const shown = (Object.keys(MODEL_DEFAULTS) as ModelName[])
     .filter((m) => MODEL_DEFAULTS[m][key] !== undefined)
-    .map((m) => ({ model: m, text: String(MODEL_DEFAULTS[m][key]) }));
+    // A Sequential net is named by its spec on the command line (--model SPEC).
+    .map((m) => ({ model: m === "sequential" ? "SPEC" : m, text: String(MODEL_DEFAULTS[m][key]) }));
   if (shown.length === 1 || new Set(shown.map((s) => s.text)).size === 1) return `(default ${shown[0].text})`;
   return `(default ${shown.map((s) => `${s.text} for ${s.model}`).join(", ")})`;
 }

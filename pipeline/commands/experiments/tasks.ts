@@ -12,7 +12,13 @@
  * @module
  */
 
-import { buildModel, type CnnModelSpec, type FcModelSpec, type ModelSpec, type SequentialModelSpec } from "../../../layers/models/model_spec.ts";
+import {
+  buildModel,
+  type CnnModelSpec,
+  type FcModelSpec,
+  type ModelSpec,
+  type SequentialModelSpec,
+} from "../../../layers/models/model_spec.ts";
 import { RandomState } from "../../../layers/random.ts";
 import type { Tensor } from "../../../layers/tensor.ts";
 import type { Model } from "../../../layers/models/model.ts";
