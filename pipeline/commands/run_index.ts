@@ -87,7 +87,7 @@ function dims(v: unknown): string {
 
 /**
  * A model description of a start record, in words: `fc 100x5 batchnorm
- * dropout 0.1`, `cnn 32 7x7 h100`. Reads the `run.model` that `train` and
+ * dropout 0.1`, `cnn 32 7x7 h100`, `seq 6: conv32x3-sbn-relu,…`. Reads the `run.model` that `train` and
  * the experiments write (`model` or `kind` names the model).
  *
  * @example
@@ -96,11 +96,17 @@ function dims(v: unknown): string {
  * import { describeModel } from "./run_index.ts";
  * assertEquals(describeModel({ kind: "cnn", numFilters: 32, filterSize: 7, hiddenDim: 100 }), "cnn 32 7x7 h100");
  * assertEquals(describeModel({ model: "fc", hiddenDims: [100, 100], normalization: "none", dropout: 0.5 }), "fc 100x2 dropout 0.5");
+ * assertEquals(describeModel({ kind: "sequential", spec: "conv8x3-sbn-relu-pool2,affine10" }), "seq 2: conv8x3-sbn-relu-pool2,…");
  * ```
  */
 export function describeModel(model: Record<string, unknown> | undefined): string {
   if (model === undefined) return "?";
   const kind = String(model.model ?? model.kind ?? "?");
+  if (kind === "sequential" && typeof model.spec === "string") {
+    // The whole spec is too long for a table cell: its block count and first block say which net it is.
+    const blocks = model.spec.split(",");
+    return `seq ${blocks.length}: ${blocks[0]}${blocks.length > 1 ? ",…" : ""}`;
+  }
   if (kind === "cnn") {
     return `cnn ${model.numFilters ?? "?"} ${model.filterSize ?? "?"}x${model.filterSize ?? "?"} h${
       model.hiddenDim ?? "?"
