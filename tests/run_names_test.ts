@@ -71,7 +71,7 @@ Deno.test("shortNumber writes a number as briefly as it reads", () => {
   ]);
 });
 
-Deno.test("the convnet's defaults are the course's ThreeLayerConvNet; --help shows both models' values", () => {
+Deno.test("the convnet's defaults are the course's ThreeLayerConvNet; --help shows each model's values", () => {
   const { numFilters, filterSize, hiddenDim, weightScale, reg } = MODEL_DEFAULTS.cnn;
   assertEquals({ numFilters, filterSize, hiddenDim, weightScale, reg }, {
     numFilters: 32,
@@ -81,6 +81,6 @@ Deno.test("the convnet's defaults are the course's ThreeLayerConvNet; --help sho
     reg: 0,
   });
   assertEquals(MODEL_DEFAULTS.fc.weightScale, 2e-2);
-  assertEquals(defaultsText("epochs"), "(default 10 for fc, 1 for cnn)");
+  assertEquals(defaultsText("epochs"), "(default 10 for fc, 1 for cnn, 10 for SPEC)");
   assertEquals(defaultsText("numFilters"), "(default 32)");
 });
