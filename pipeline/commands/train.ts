@@ -737,8 +737,11 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
       `train: final train acc ${fmt(r.finalTrainAcc)}, val acc ${fmt(r.finalValAcc)}, best val acc ${
         fmt(r.bestValAcc)
       }` +
-        (end && run.how !== "kept"
-          ? `; ${(end.wallMs / 1000).toFixed(1)} s, ${Math.round(end.examplesPerSec)} examples/s`
+        // The speed of what this process trained: nothing when a resume found the run at its last step.
+        (end && run.how !== "kept" && end.examplesPerSec > 0
+          ? `; ${(end.wallMs / 1000).toFixed(1)} s, ${Math.round(end.examplesPerSec)} examples/s${
+            run.how === "resumed" ? " (since the resume)" : ""
+          }`
           : ""),
     );
     out(`train: report ${reportPath}`);
