@@ -7,7 +7,7 @@
  * process, so {@link SlurmCluster.stop} (and, failing that, the process's
  * `unload`) can always stop it; nothing outside the folder is touched.
  *
- * ```ts
+ * ```ts ignore
  * const cluster = await startSlurm();
  * if (typeof cluster === "string") console.log(`skipped: ${cluster}`);
  * else try {

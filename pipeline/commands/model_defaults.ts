@@ -81,14 +81,14 @@ export const MODEL_DEFAULTS: Readonly<Record<ModelName, Readonly<ModelDefaults>>
 });
 
 /**
- * `(default 0.02 for fc, 0.001 for cnn)`, or `(default 10)` when the models
+ * `(default 0.02 for fc, 0.001 for cnn, kaiming for SPEC)`, or `(default 10)` when the models
  * agree: how `--help` shows a model-dependent default.
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { defaultsText } from "./model_defaults.ts";
- * assertEquals(defaultsText("weightScale"), "(default 0.02 for fc, 0.001 for cnn)");
+ * assertEquals(defaultsText("weightScale"), "(default 0.02 for fc, 0.001 for cnn, kaiming for SPEC)");
  * assertEquals(defaultsText("updateRule"), "(default adam)");
  * assertEquals(defaultsText("hiddenDims"), "(default 100,100,100,100,100)");
  * ```
