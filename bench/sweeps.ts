@@ -1,6 +1,7 @@
 /**
  * Wall time of an experiment's sweep on each engine, one table: the
- * in-process Web Workers (`deno task experiment NAME --workers K`), GNU
+ * in-process Web Workers (`deno task experiment NAME --workers K --threads K`:
+ * K slots of one thread, as an `--index` process runs on one thread), GNU
  * parallel (`parallel -j K … --index {}` then `--collect`) and a Slurm job
  * array with K slots and its dependent collect job (a single-node cluster
  * brought up here by tests/_slurm.ts), each with 1 and 2 slots; then the
@@ -86,8 +87,8 @@ const wall: Record<string, number> = {};
 if (engines.includes("workers")) {
   for (const k of slotList) {
     const dir = `${root}/workers-${k}`;
-    wall[`workers ${k}`] = await timed(`in-process workers, --workers ${k}`, async () => {
-      await must(task(`${name} ${quick.join(" ")} --quiet --workers ${k} --out ${dir}`));
+    wall[`workers ${k}`] = await timed(`in-process workers, --workers ${k} --threads ${k}`, async () => {
+      await must(task(`${name} ${quick.join(" ")} --quiet --workers ${k} --threads ${k} --out ${dir}`));
     });
     reference ??= await Deno.readTextFile(`${
       (await Array.fromAsync(Deno.readDir(dir)))
