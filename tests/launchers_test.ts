@@ -35,11 +35,13 @@ async function standIns(): Promise<{ dir: string; bin: string; calls: () => Prom
     { mode: 0o755 },
   );
   // ssh's calling convention, as GNU parallel uses it (`-l alice node1 -- words`): the words run by a shell "there".
+  // sshd gives the remote command the user's login SHELL, and parallel's remote wrapper execs $SHELL: without it
+  // (CI runs with no SHELL set) the wrapper runs nothing and parallel still exits 0.
   await Deno.writeTextFile(
     `${bin}/ssh`,
     "#!/bin/bash\n" +
       `while [[ "$1" == -* ]]; do case "$1" in -[lpoiFJ]) shift 2 ;; *) shift ;; esac; done\n` +
-      `export FAKE_HOST=$1; shift\n[ "$1" = "--" ] && shift\nexec bash -c "$*"\n`,
+      `export FAKE_HOST=$1 SHELL=/bin/bash; shift\n[ "$1" = "--" ] && shift\nexec bash -c "$*"\n`,
     { mode: 0o755 },
   );
   const calls = async () =>
