@@ -40,6 +40,15 @@ export const BATCH_SIZE_LEARNING_RATE = 10 ** -3.5;
 /** The batch sizes of the notebook. */
 export const BATCH_SIZES: readonly number[] = Object.freeze([5, 10, 50]);
 
+/** The settings of {@link batchSizeTasks}' runs, for a report's configuration block. */
+export const BATCH_SIZE_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({
+  hiddenDims: [100, 100, 100, 100, 100],
+  weightScale: 2e-2,
+  updateRule: "adam",
+  learningRate: "10^-3.5",
+  batchSizes: BATCH_SIZES.join(", "),
+});
+
 const QUICK = "200 training and 200 validation images, 2 epochs.";
 
 /** The label of a run: `batchnorm, batch 5`. */
@@ -117,13 +126,7 @@ export const batchSizeExperiment: Experiment = {
         `baseline: batch 5 ${pct(bestVal(batchSizeLabel("baseline", 5)))}, batch 50 ${
           pct(bestVal(batchSizeLabel("baseline", 50)))
         }.`,
-      config: {
-        hiddenDims: [100, 100, 100, 100, 100],
-        weightScale: 2e-2,
-        updateRule: "adam",
-        learningRate: "10^-3.5",
-        batchSizes: BATCH_SIZES.join(", "),
-      },
+      config: BATCH_SIZE_CONFIG,
       extraSections: [
         {
           heading: "Accuracy by batch size",

@@ -9,7 +9,7 @@
  */
 
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
-import { BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
+import { BATCH_SIZE_CONFIG, BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
 import {
   accuracyTable,
   type Experiment,
@@ -52,13 +52,7 @@ export const layernormExperiment: Experiment = {
           across("layernorm")
         }; baseline batch 5 ` +
         `${pct(bestVal(batchSizeLabel("baseline", 5)))}, batch 50 ${pct(bestVal(batchSizeLabel("baseline", 50)))}.`,
-      config: {
-        hiddenDims: [100, 100, 100, 100, 100],
-        weightScale: 2e-2,
-        updateRule: "adam",
-        learningRate: "10^-3.5",
-        batchSizes: BATCH_SIZES.join(", "),
-      },
+      config: BATCH_SIZE_CONFIG,
       extraSections: [
         {
           heading: "Baseline vs batch norm vs layer norm",
