@@ -34,6 +34,20 @@ export const accuracyY = {
   title: "Accuracy",
   axis: { format: ".0%" },
 };
+/**
+ * The stroke-dash encoding of the split: the `dashed` split drawn dashed,
+ * the other solid, with stroke samples in the legend.
+ */
+export function splitDash(dashed: "training" | "validation") {
+  return {
+    field: "split",
+    type: "nominal" as const,
+    title: "Split",
+    scale: { domain: ["training", "validation"], range: dashed === "training" ? [[6, 4], [1, 0]] : [[1, 0], [6, 4]] },
+    legend: { symbolType: "stroke", symbolStrokeColor: "#59636e", symbolSize: 300, symbolStrokeWidth: 2 },
+  };
+}
+
 /** The x encoding of completed epochs. */
 export const epochX = {
   field: "epoch",

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { accuracyChartRows, accuracyTooltip, accuracyY, epochX } from "./_accuracy.ts";
+import { accuracyChartRows, accuracyTooltip, accuracyY, epochX, splitDash } from "./_accuracy.ts";
 import { chartRuns } from "./chart_label.ts";
 import type { LabelledRun } from "./run_data.ts";
 import { chartFrame, type CurveOptions, runColor, type VegaLiteSpec } from "./theme.ts";
@@ -32,13 +32,7 @@ export function accuracyCurveSpec(runs: readonly LabelledRun[], options: CurveOp
       x: epochX,
       y: accuracyY,
       color: runColor(labels, runTitle),
-      strokeDash: {
-        field: "split",
-        type: "nominal",
-        title: "Split",
-        scale: { domain: ["training", "validation"], range: [[1, 0], [6, 4]] },
-        legend: { symbolType: "stroke", symbolStrokeColor: "#59636e", symbolSize: 300, symbolStrokeWidth: 2 },
-      },
+      strokeDash: splitDash("validation"),
       tooltip: accuracyTooltip(runTitle),
     },
     layer: [

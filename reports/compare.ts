@@ -14,9 +14,10 @@
  * @module
  */
 
+import { splitDash } from "./_accuracy.ts";
+import { chartFrame } from "./theme.ts";
 import {
   accuracyRows,
-  chartConfig,
   checkLabels,
   FINAL_LOSS_LABEL,
   FINAL_LOSS_TITLE,
@@ -33,8 +34,6 @@ import {
   summarizeRun,
   type VegaLiteSpec,
 } from "./mod.ts";
-
-const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
 /** A run to compare: its records, a label, and where it came from. */
 export interface CompareRun extends LabelledRun {
@@ -247,13 +246,14 @@ function bandTooltip(xTitle: string, format: string) {
 export function compareLossSpec(runs: readonly LabelledRun[], groups: readonly SeedGroup[]): VegaLiteSpec {
   checkLabels("compareLossSpec", runs.map((r) => r.label));
   return {
-    $schema: SCHEMA,
-    title: { text: "Training loss", subtitle: "Smoothed loss · line: mean over seeds · band: min–max over seeds" },
+    ...chartFrame(
+      "loss",
+      lossBandRows(runs, groups),
+      "Training loss",
+      "Smoothed loss · line: mean over seeds · band: min–max over seeds",
+    ),
     width: 700,
     height: 320,
-    config: chartConfig,
-    datasets: { loss: lossBandRows(runs, groups) },
-    data: { name: "loss" },
     encoding: {
       x: { field: "x", type: "quantitative", title: "Iteration (optimizer steps)", axis: { format: ",d" } },
       color: groupColor(groups),
@@ -282,16 +282,14 @@ export function compareAccuracySpec(runs: readonly LabelledRun[], groups: readon
   checkLabels("compareAccuracySpec", runs.map((r) => r.label));
   const y = { field: "mean", type: "quantitative" as const, title: "Accuracy", axis: { format: ".0%" } };
   return {
-    $schema: SCHEMA,
-    title: {
-      text: "Accuracy",
-      subtitle: "Solid: validation (band: min–max over seeds) · dashed: training (subsample), mean over seeds",
-    },
+    ...chartFrame(
+      "accuracy",
+      accuracyBandRows(runs, groups),
+      "Accuracy",
+      "Solid: validation (band: min–max over seeds) · dashed: training (subsample), mean over seeds",
+    ),
     width: 700,
     height: 320,
-    config: chartConfig,
-    datasets: { accuracy: accuracyBandRows(runs, groups) },
-    data: { name: "accuracy" },
     encoding: {
       x: { field: "x", type: "quantitative", title: "Epoch", axis: { tickMinStep: 1, format: "~g" } },
       color: groupColor(groups),
@@ -307,13 +305,7 @@ export function compareAccuracySpec(runs: readonly LabelledRun[], groups: readon
         mark: { type: "line", point: { size: 30 } },
         encoding: {
           y,
-          strokeDash: {
-            field: "split",
-            type: "nominal",
-            title: "Split",
-            scale: { domain: ["training", "validation"], range: [[6, 4], [1, 0]] },
-            legend: { symbolType: "stroke", symbolStrokeColor: "#59636e", symbolSize: 300, symbolStrokeWidth: 2 },
-          },
+          strokeDash: splitDash("training"),
         },
       },
     ],

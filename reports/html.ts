@@ -121,6 +121,24 @@ export interface PageAssets {
   scripts: VendorScripts;
 }
 
+/**
+ * The start of a gradstream page, up to `</head>`: charset, viewport, the
+ * Content-Security-Policy `csp`, the title (escaped here) and the style
+ * sheet `css`.
+ */
+export function pageHead(title: string, csp: string, css: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="generator" content="gradstream">
+<title>${escapeHtml(title)}</title>
+<style>${css}</style>
+</head>`;
+}
+
 /** Escapes text for HTML content and quoted attribute values. */
 export function escapeHtml(text: string): string {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -467,16 +485,7 @@ export async function renderReportHtml(report: Report, assets: PageAssets): Prom
     "form-action 'none'",
   ].join("; ");
 
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="generator" content="gradstream">
-<title>${escapeHtml(report.title)}</title>
-<style>${CSS}</style>
-</head>
+  return `${pageHead(report.title, csp, CSS)}
 <body>
 <div class="page">
 <header class="head">

@@ -12,6 +12,7 @@
  */
 
 import { escapeHtml, formatDuration, formatPercent } from "./mod.ts";
+import { pageHead } from "./html.ts";
 
 /** Where a run stands: training now, done, stopped by a non-finite loss, or ended without finishing. */
 export type IndexRunStatus = "running" | "finished" | "stopped" | "interrupted";
@@ -167,16 +168,8 @@ export function indexPageHtml(input: IndexPageInput): string {
       : `<div class="wrap"><table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${
         rows.join("\n")
       }\n</tbody>\n</table></div>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
-<meta name="generator" content="gradstream">
-<title>Runs in ${escapeHtml(input.root)}</title>
-<style>${CSS}</style>
-</head>
+  const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+  return `${pageHead(`Runs in ${input.root}`, csp, CSS)}
 <body>
 <div class="page">
 <h1>Runs in ${escapeHtml(input.root)}</h1>

@@ -222,22 +222,51 @@ export function gradientCheckSection(rows: readonly GradientCheckRow[], heading 
       `Analytic gradients against centered numerical differences (h = 1e-5, float64). ${rows.length} gradients checked, ` +
       (failed === 0 ? "all within their thresholds." : `${failed} above their threshold.`),
     spec: gradientCheckSpec(rows),
-    table: {
-      columns: [
-        "Layer",
-        "Gradient",
-        { label: "Relative error", numeric: true },
-        { label: "Threshold", numeric: true },
-        "Result",
-      ],
-      rows: rows.map((r) => [
-        r.layer,
-        { text: r.gradient, tone: "strong" },
-        { text: Number.isFinite(r.relError) ? r.relError.toExponential(3) : String(r.relError), numeric: true },
-        { text: r.threshold.toExponential(0), numeric: true },
-        r.pass,
-      ]),
-    },
+    table: gradientTable(
+      "Relative error",
+      "Threshold",
+      rows.map((r) => ({
+        layer: r.layer,
+        gradient: r.gradient,
+        value: Number.isFinite(r.relError) ? r.relError.toExponential(3) : String(r.relError),
+        bound: r.threshold.toExponential(0),
+        pass: r.pass,
+      })),
+    ),
+  };
+}
+
+/** One row of {@link gradientTable}: a gradient, what was measured of it and its bound (as text), and the verdict. */
+export interface GradientTableRow {
+  /** The layer or model. */
+  layer: string;
+  /** The gradient's name (`dx`, `W1`, …). */
+  gradient: string;
+  /** What was measured (a relative error, a largest magnitude), formatted. */
+  value: string;
+  /** The bound it is held to, formatted. */
+  bound: string;
+  /** Whether it is within its bound. */
+  pass: boolean;
+}
+
+/** A table of gradients against their bounds: Layer, Gradient, `valueLabel`, `boundLabel` (both numeric), Result. */
+export function gradientTable(valueLabel: string, boundLabel: string, rows: readonly GradientTableRow[]): ReportTable {
+  return {
+    columns: [
+      "Layer",
+      "Gradient",
+      { label: valueLabel, numeric: true },
+      { label: boundLabel, numeric: true },
+      "Result",
+    ],
+    rows: rows.map((r) => [
+      r.layer,
+      { text: r.gradient, tone: "strong" },
+      { text: r.value, numeric: true },
+      { text: r.bound, numeric: true },
+      r.pass,
+    ]),
   };
 }
 

@@ -14,7 +14,7 @@ import { main as train } from "../pipeline/commands/train.ts";
 import { readRunLog } from "../pipeline/store/run_log.ts";
 import { renderReport } from "../reports/render.ts";
 import { trainingReport } from "../reports/run_report.ts";
-import { Browser, browserSkipReason, findChromium, Page } from "./browser.ts";
+import { browserSkipReason, browserTest, Page } from "./browser.ts";
 
 const skip = await browserSkipReason();
 if (skip) console.warn(`loss_controls_browser_test: skipped, ${skip}`);
@@ -78,108 +78,100 @@ function setInput(selector: string, how: string): string {
   })()`;
 }
 
-Deno.test({
-  name: `the loss chart's smoothing slider, log toggle, x-axis switch and PNG/SVG export work offline${
+browserTest(
+  `the loss chart's smoothing slider, log toggle, x-axis switch and PNG/SVG export work offline${
     skip ? ` (skipped: ${skip})` : ""
   }`,
-  ignore: skip !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const root = await Deno.makeTempDir({ prefix: "gradstream-loss-controls-" });
-    const browser = await Browser.launch(findChromium()!);
-    try {
-      const runs = [];
-      for (const [i, lr] of ["1e-3", "1e-2"].entries()) {
-        const args = [...SMALL, "--learning-rate", lr, "--gemm", "ts", "--quiet", "--out", root, "--run-name", `r${i}`];
-        assertEquals(await train(args, { out: () => {}, err: () => {} }), 0);
-        runs.push({ label: LABELS[i], records: await readRunLog(`${root}/r${i}/run.ndjson`) });
-      }
-      await Deno.writeTextFile(
-        `${root}/report.html`,
-        await renderReport(trainingReport({ title: "Two runs", runs })),
-      );
-      const tab = await Page.open(browser, { offline: true });
-      await tab.goto(`file://${root}/report.html`);
-      await tab.eval("window.gradstream.ready.then(() => true)");
-
-      const first = await tab.eval<Seen>(INSPECT);
-      assertEquals(first.inputs, ["range", "checkbox", "radio", "radio", "radio"]);
-      assertEquals([first.logScale, first.xAxis], [false, "iteration"]);
-      assertGreater(first.smoothing, 0);
-      // Each label whole in the legend: nothing cut off with an ellipsis.
-      assertEquals(first.legend, LABELS);
-      // The two time figures of several runs.
-      const cards = await tab.eval<string[]>(
-        `[...document.querySelectorAll(".highlights .label")]
-        .map((e) => e.textContent.trim())`,
-      );
-      assert(cards.includes("Wall time") && cards.includes("Run time, summed"), cards.join(" | "));
-      await tab.screenshot(`${SHOTS}loss-controls.png`);
-
-      // Smoothing 0: the line goes through the points themselves.
-      await tab.eval(setInput(`input[type="range"]`, `el.value = "0";`));
-      const raw = await tab.eval<Seen>(INSPECT);
-      assertEquals(raw.smoothing, 0);
-      for (const r of raw.rows) assertEquals(r.smooth, r.loss);
-      assertNotEquals(raw.line, first.line, "the line did not move");
-      // 0.99: heavier smoothing, still debiased (the first point is the first loss).
-      await tab.eval(setInput(`input[type="range"]`, `el.value = "0.99";`));
-      const heavy = await tab.eval<Seen>(INSPECT);
-      assertEquals(heavy.smoothing, 0.99);
-      for (const run of LABELS) {
-        const own = heavy.rows.filter((r) => r.run === run);
-        assertAlmostEquals(own[0].smooth, own[0].loss, 1e-12);
-        assertAlmostEquals(own[1].smooth, (0.99 * own[0].loss + own[1].loss) / 1.99, 1e-12);
-      }
-
-      // Log scale: log10 of the loss is drawn, and the ticks read as losses.
-      await tab.eval(setInput(`input[type="checkbox"]`, `el.checked = true;`));
-      const logged = await tab.eval<Seen>(INSPECT);
-      assertEquals(logged.logScale, true);
-      for (const r of logged.rows) assertAlmostEquals(r.y, Math.log10(r.loss), 1e-12);
-      assert(logged.yLabels.some((l) => /^[0-9.]+$/.test(l)), logged.yLabels.join(" "));
-      await tab.screenshot(`${SHOTS}loss-controls-log.png`);
-      await tab.eval(setInput(`input[type="checkbox"]`, `el.checked = false;`));
-
-      // The x axis in epochs, then in training time.
-      await tab.eval(setInput(`input[type="radio"][value="epoch"]`, `el.checked = true;`));
-      const epochs = await tab.eval<Seen>(INSPECT);
-      assertEquals(epochs.xAxis, "epoch");
-      for (const r of epochs.rows) assertEquals(r.x, r.epochs);
-      assertEquals(Math.max(...epochs.rows.map((r) => r.x)), 4);
-      await tab.eval(setInput(`input[type="radio"][value="time"]`, `el.checked = true;`));
-      const time = await tab.eval<Seen>(INSPECT);
-      for (const r of time.rows) assertEquals(r.x, r.seconds);
-      await tab.screenshot(`${SHOTS}loss-controls-time.png`);
-
-      // vega-embed's actions make the images here, offline: the links get data URLs when pressed.
-      // (The page's content security policy lets nothing be fetched, so the PNG is read from its data URL, and the SVG
-      // blob is checked to be there; vega's own toSVG gives what it holds.)
-      const exported = await tab.eval<string[]>(`(async () => {
-        const links = [...document.querySelectorAll("#chart-0 .vega-actions a")].filter((a) => /SVG|PNG/.test(a.textContent));
-        const heads = [];
-        for (const a of links) {
-          a.dispatchEvent(new MouseEvent("mousedown", { bubbles: true }));
-          for (let i = 0; i < 100 && !/^(data|blob):/.test(a.href); i++) await new Promise((r) => setTimeout(r, 20));
-          heads.push(a.href.startsWith("data:image/png;base64,")
-            ? "png " + atob(a.href.slice(22, 34)).slice(1, 4)
-            : a.href.startsWith("blob:") ? "blob " + a.download : a.href.slice(0, 30));
-        }
-        heads.push("svg " + (await window.gradstream.views["chart-0"].toSVG()).slice(0, 4));
-        return heads;
-      })()`);
-      assertEquals(exported.length, 3, `no Save as SVG / Save as PNG actions: ${exported.join(" | ")}`);
-      assert(exported.includes("png PNG"), exported.join(" | "));
-      assert(exported.some((h) => /^blob .*\.svg$/.test(h)), exported.join(" | "));
-      assert(exported.includes("svg <svg"), exported.join(" | "));
-      assertEquals(tab.errors, [], "console errors");
-      assertEquals(tab.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")), [], "requests");
-      tab.close();
-      console.log(`loss_controls_browser_test: screenshots in ${SHOTS}`);
-    } finally {
-      await browser.close();
-      await Deno.remove(root, { recursive: true });
+  skip,
+  "gradstream-loss-controls-",
+  async (_t, browser, root) => {
+    const runs = [];
+    for (const [i, lr] of ["1e-3", "1e-2"].entries()) {
+      const args = [...SMALL, "--learning-rate", lr, "--gemm", "ts", "--quiet", "--out", root, "--run-name", `r${i}`];
+      assertEquals(await train(args, { out: () => {}, err: () => {} }), 0);
+      runs.push({ label: LABELS[i], records: await readRunLog(`${root}/r${i}/run.ndjson`) });
     }
+    await Deno.writeTextFile(
+      `${root}/report.html`,
+      await renderReport(trainingReport({ title: "Two runs", runs })),
+    );
+    const tab = await Page.open(browser, { offline: true });
+    await tab.goto(`file://${root}/report.html`);
+    await tab.eval("window.gradstream.ready.then(() => true)");
+
+    const first = await tab.eval<Seen>(INSPECT);
+    assertEquals(first.inputs, ["range", "checkbox", "radio", "radio", "radio"]);
+    assertEquals([first.logScale, first.xAxis], [false, "iteration"]);
+    assertGreater(first.smoothing, 0);
+    // Each label whole in the legend: nothing cut off with an ellipsis.
+    assertEquals(first.legend, LABELS);
+    // The two time figures of several runs.
+    const cards = await tab.eval<string[]>(
+      `[...document.querySelectorAll(".highlights .label")]
+      .map((e) => e.textContent.trim())`,
+    );
+    assert(cards.includes("Wall time") && cards.includes("Run time, summed"), cards.join(" | "));
+    await tab.screenshot(`${SHOTS}loss-controls.png`);
+
+    // Smoothing 0: the line goes through the points themselves.
+    await tab.eval(setInput(`input[type="range"]`, `el.value = "0";`));
+    const raw = await tab.eval<Seen>(INSPECT);
+    assertEquals(raw.smoothing, 0);
+    for (const r of raw.rows) assertEquals(r.smooth, r.loss);
+    assertNotEquals(raw.line, first.line, "the line did not move");
+    // 0.99: heavier smoothing, still debiased (the first point is the first loss).
+    await tab.eval(setInput(`input[type="range"]`, `el.value = "0.99";`));
+    const heavy = await tab.eval<Seen>(INSPECT);
+    assertEquals(heavy.smoothing, 0.99);
+    for (const run of LABELS) {
+      const own = heavy.rows.filter((r) => r.run === run);
+      assertAlmostEquals(own[0].smooth, own[0].loss, 1e-12);
+      assertAlmostEquals(own[1].smooth, (0.99 * own[0].loss + own[1].loss) / 1.99, 1e-12);
+    }
+
+    // Log scale: log10 of the loss is drawn, and the ticks read as losses.
+    await tab.eval(setInput(`input[type="checkbox"]`, `el.checked = true;`));
+    const logged = await tab.eval<Seen>(INSPECT);
+    assertEquals(logged.logScale, true);
+    for (const r of logged.rows) assertAlmostEquals(r.y, Math.log10(r.loss), 1e-12);
+    assert(logged.yLabels.some((l) => /^[0-9.]+$/.test(l)), logged.yLabels.join(" "));
+    await tab.screenshot(`${SHOTS}loss-controls-log.png`);
+    await tab.eval(setInput(`input[type="checkbox"]`, `el.checked = false;`));
+
+    // The x axis in epochs, then in training time.
+    await tab.eval(setInput(`input[type="radio"][value="epoch"]`, `el.checked = true;`));
+    const epochs = await tab.eval<Seen>(INSPECT);
+    assertEquals(epochs.xAxis, "epoch");
+    for (const r of epochs.rows) assertEquals(r.x, r.epochs);
+    assertEquals(Math.max(...epochs.rows.map((r) => r.x)), 4);
+    await tab.eval(setInput(`input[type="radio"][value="time"]`, `el.checked = true;`));
+    const time = await tab.eval<Seen>(INSPECT);
+    for (const r of time.rows) assertEquals(r.x, r.seconds);
+    await tab.screenshot(`${SHOTS}loss-controls-time.png`);
+
+    // vega-embed's actions make the images here, offline: the links get data URLs when pressed.
+    // (The page's content security policy lets nothing be fetched, so the PNG is read from its data URL, and the SVG
+    // blob is checked to be there; vega's own toSVG gives what it holds.)
+    const exported = await tab.eval<string[]>(`(async () => {
+      const links = [...document.querySelectorAll("#chart-0 .vega-actions a")].filter((a) => /SVG|PNG/.test(a.textContent));
+      const heads = [];
+      for (const a of links) {
+        a.dispatchEvent(new MouseEvent("mousedown", { bubbles: true }));
+        for (let i = 0; i < 100 && !/^(data|blob):/.test(a.href); i++) await new Promise((r) => setTimeout(r, 20));
+        heads.push(a.href.startsWith("data:image/png;base64,")
+          ? "png " + atob(a.href.slice(22, 34)).slice(1, 4)
+          : a.href.startsWith("blob:") ? "blob " + a.download : a.href.slice(0, 30));
+      }
+      heads.push("svg " + (await window.gradstream.views["chart-0"].toSVG()).slice(0, 4));
+      return heads;
+    })()`);
+    assertEquals(exported.length, 3, `no Save as SVG / Save as PNG actions: ${exported.join(" | ")}`);
+    assert(exported.includes("png PNG"), exported.join(" | "));
+    assert(exported.some((h) => /^blob .*\.svg$/.test(h)), exported.join(" | "));
+    assert(exported.includes("svg <svg"), exported.join(" | "));
+    assertEquals(tab.errors, [], "console errors");
+    assertEquals(tab.requests.filter((u) => !u.startsWith("file://") && !u.startsWith("data:")), [], "requests");
+    tab.close();
+    console.log(`loss_controls_browser_test: screenshots in ${SHOTS}`);
   },
-});
+);

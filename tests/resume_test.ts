@@ -10,8 +10,7 @@ import type { Tensor } from "../layers/tensor.ts";
 import { type Checkpoint, loadCheckpoint } from "../pipeline/store/checkpoint.ts";
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { readRunLog } from "../pipeline/store/run_log.ts";
-
-const TRAIN = new URL("../pipeline/commands/train.ts", import.meta.url).pathname;
+import { finished, trainChild } from "./_train_child.ts";
 
 // Dropout and batch norm: the shared generator and the running statistics must both be restored.
 const FLAGS = [
@@ -31,18 +30,8 @@ const FLAGS = [
   ],
 ];
 
-function child(out: string, extra: string[] = []): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", TRAIN, ...FLAGS, "--out", out, ...extra],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finish(p: Deno.ChildProcess): Promise<{ code: number; signal: string | null; stderr: string }> {
-  const o = await p.output();
-  return { code: o.code, signal: o.signal, stderr: new TextDecoder().decode(o.stderr) };
-}
+/** A training process of this test's run: FLAGS, then `--out out` and `extra`. */
+const child = (out: string, extra: string[] = []) => trainChild(FLAGS, out, extra);
 
 function bits(t: Tensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -87,16 +76,16 @@ Deno.test({
       assert(first !== null, "no checkpoint appeared");
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 60)));
       victim.kill("SIGKILL");
-      const killed = await finish(victim);
+      const killed = await finished(victim);
       assertEquals(killed.signal, "SIGKILL", `the child ended before the kill: ${killed.stderr}`);
       const atKill = await loadCheckpoint(ckpt);
       assert(atKill.snapshot.epoch < 30, "killed before the end");
       const logAtKill = await readRunLog(`${killedDir}/r/run.ndjson`);
       assert(!logAtKill.some((r) => r.kind === "end"));
 
-      const resumed = await finish(child(killedDir, ["--resume"]));
+      const resumed = await finished(child(killedDir, ["--resume"]));
       assertEquals(resumed.code, 0, resumed.stderr);
-      const full = await finish(fullRun);
+      const full = await finished(fullRun);
       assertEquals(full.code, 0, full.stderr);
 
       const a = await loadCheckpoint(`${dir}/full/r/checkpoint.safetensors`);

@@ -19,6 +19,7 @@ import { Solver } from "../pipeline/solver.ts";
 import { FullyConnectedNet } from "../layers/models/fully_connected_net.ts";
 import { RandomState } from "../layers/random.ts";
 import { loadSample } from "../datasets/sample.ts";
+import { withTempDir } from "./_bytes.ts";
 
 /** A real little run (log and checkpoint) in `dir`, 2 epochs of 2 steps. */
 async function smallRun(dir: string): Promise<void> {
@@ -36,8 +37,7 @@ async function smallRun(dir: string): Promise<void> {
 }
 
 Deno.test("inspectRunFolder reads a run's log state and its checkpoint's progress from the header alone", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     assertEquals((await inspectRunFolder(dir)).hasResults, false);
     assertEquals((await inspectRunFolder(`${dir}/nothing`)).exists, false);
     await smallRun(dir);
@@ -48,14 +48,11 @@ Deno.test("inspectRunFolder reads a run's log state and its checkpoint's progres
     assertEquals(await readCheckpointProgress(`${dir}/none.safetensors`), null);
     await Deno.writeFile(`${dir}/bad.safetensors`, new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123]));
     await assertRejects(() => readCheckpointProgress(`${dir}/bad.safetensors`), Error, "file ends inside the header");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("guardRunFolder refuses a folder holding a run, saying what is there and what to type", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await guardRunFolder(dir, { resume: false, force: false }); // empty: fine
     await smallRun(dir);
     const e = await assertRejects(() => guardRunFolder(dir, { resume: false, force: false }), RunFolderTakenError);
@@ -76,14 +73,11 @@ Deno.test("guardRunFolder refuses a folder holding a run, saying what is there a
     );
     assertStringIncludes(unfinished.message, "already holds an unfinished run (4 of 4 iterations;");
     assertStringIncludes(unfinished.message, "; add --resume to continue it, --out DIR to write a new run elsewhere");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an experiment folder (summary and runs/) counts as results; clearRunResults leaves other files", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/runs/a`, { recursive: true });
     await Deno.writeTextFile(`${dir}/summary.json`, "{}");
     await Deno.writeTextFile(`${dir}/notes.txt`, "mine");
@@ -94,14 +88,11 @@ Deno.test("an experiment folder (summary and runs/) counts as results; clearRunR
     assertStringIncludes(e.message, "already holds an experiment (1 run in runs/; summary.json)");
     await clearRunResults(dir);
     assertEquals([...Deno.readDirSync(dir)].map((x) => x.name), ["notes.txt"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("removeStaleTemporaries removes killed writes' temporaries in the folder and its runs, nothing else", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/runs/r1`, { recursive: true });
     const stale = [
       `${dir}/.checkpoint.safetensors.tmp-4242-0a1b2c3d`,
@@ -128,7 +119,5 @@ Deno.test("removeStaleTemporaries removes killed writes' temporaries in the fold
     );
     for (const p of [...kept, liveLockTmp, `${dir}/report.html`]) assert((await Deno.stat(p)).isFile, p);
     assertEquals(describeRemovedTemporaries([]), null);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -16,6 +16,7 @@ import { defaultRunName, main, parseTrainArgs, trainingSpec, usage } from "../pi
 import { type Checkpoint, loadCheckpoint } from "../pipeline/store/checkpoint.ts";
 import type { TrainRecord } from "../pipeline/store/records.ts";
 import { readRunLog } from "../pipeline/store/run_log.ts";
+import { finished, trainChild } from "./_train_child.ts";
 
 async function run(args: string[]) {
   const out: string[] = [], err: string[] = [];
@@ -153,7 +154,6 @@ Deno.test("buildModel builds a Sequential spec as Sequential itself does, and es
   assertNotEquals(bytes.activations, 0);
 });
 
-const TRAIN = new URL("../pipeline/commands/train.ts", import.meta.url).pathname;
 const RESUME_FLAGS = [
   ...["--model", "conv6x3-sbn-relu-pool2,conv8x3-sbn-relu-pool2,affine16-bn-relu-drop0.2,affine10"],
   ...["--weight-scale", "kaiming", "--update-rule", "sgd-momentum", "--nesterov", "--weight-decay", "5e-4"],
@@ -162,18 +162,8 @@ const RESUME_FLAGS = [
   ...["--quiet", "--run-name", "r"],
 ];
 
-function child(out: string, extra: string[] = []): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", TRAIN, ...RESUME_FLAGS, "--out", out, ...extra],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finish(p: Deno.ChildProcess): Promise<{ code: number; signal: string | null; stderr: string }> {
-  const o = await p.output();
-  return { code: o.code, signal: o.signal, stderr: new TextDecoder().decode(o.stderr) };
-}
+/** A training process of this test's run: RESUME_FLAGS, then `--out out` and `extra`. */
+const child = (out: string, extra: string[] = []) => trainChild(RESUME_FLAGS, out, extra);
 
 function timeless(records: TrainRecord[]): unknown[] {
   return records.filter((r) => r.kind !== "start").map((r) => {
@@ -199,13 +189,13 @@ Deno.test({
       }
       assert(first !== null, "no checkpoint appeared");
       victim.kill("SIGKILL");
-      const killed = await finish(victim);
+      const killed = await finished(victim);
       assertEquals(killed.signal, "SIGKILL", `the child ended before the kill: ${killed.stderr}`);
       const atKill = await loadCheckpoint(ckpt);
       assert(atKill.snapshot.epoch < 12, "killed before the end");
-      const resumed = await finish(child(`${dir}/killed`, ["--resume"]));
+      const resumed = await finished(child(`${dir}/killed`, ["--resume"]));
       assertEquals(resumed.code, 0, resumed.stderr);
-      assertEquals((await finish(full)).code, 0);
+      assertEquals((await finished(full)).code, 0);
 
       const a = (await loadCheckpoint(`${dir}/full/r/checkpoint.safetensors`)).snapshot;
       const b = (await loadCheckpoint(ckpt)).snapshot;

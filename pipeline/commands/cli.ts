@@ -19,6 +19,27 @@ import type { Normalization } from "../../layers/models/model_spec.ts";
 export const USAGE_EXIT_CODE = 2;
 
 /**
+ * The exit code of an error a command caught, told to `err` as one line
+ * `command: message`: {@link USAGE_EXIT_CODE} when `isUsage(e)` (a mistake
+ * in how the command was called), else 1 with only the message's first
+ * line. What is not an `Error` is thrown again.
+ */
+export function commandErrorExit(
+  command: string,
+  e: unknown,
+  err: (line: string) => void,
+  isUsage: (e: Error) => boolean = () => false,
+): number {
+  if (!(e instanceof Error)) throw e;
+  if (isUsage(e)) {
+    err(`${command}: ${e.message}`);
+    return USAGE_EXIT_CODE;
+  }
+  err(`${command}: ${e.message.split("\n")[0]}`);
+  return 1;
+}
+
+/**
  * A command-line mistake: one line naming the flag and what it expects, exit code 2.
  *
  * @example

@@ -64,6 +64,7 @@ import { readableRunName } from "./run_names.ts";
 import { continueCommand, onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
 import { runPlannedIndex, sweepExitCodesText } from "./sweep_index.ts";
 import {
+  commandErrorExit,
   count,
   datasetSpec,
   directory,
@@ -768,11 +769,7 @@ export async function main(args: string[], io: ExperimentIO = {}): Promise<numbe
       if (e.workerStack) err(e.workerStack.split("\n").slice(1, 4).join("\n"));
       return 1;
     }
-    if (e instanceof Error) {
-      err(`experiment: ${e.message.split("\n")[0]}`);
-      return 1;
-    }
-    throw e;
+    return commandErrorExit("experiment", e, err);
   } finally {
     removeListeners();
     progress?.stop();

@@ -19,6 +19,7 @@ import { writeReport } from "../../reports/render.ts";
 import { formatDuration, formatPercent } from "../../reports/format.ts";
 import { RUN_FILES } from "../store/run_folder.ts";
 import { readRunLog } from "../store/run_log.ts";
+import { commandErrorExit } from "./cli.ts";
 import { type RunEntry, scanRuns, writeIndexPage } from "./run_index.ts";
 
 /** A command-line mistake of `runs` (exit code 2, one line). */
@@ -212,15 +213,7 @@ export async function main(args: string[], io: RunsIO = {}): Promise<number> {
     out(`runs: ${scan.runs.length} run${scan.runs.length === 1 ? "" : "s"}; index ${await writeIndexPage(root)}`);
     return 0;
   } catch (e) {
-    if (e instanceof RunsUsageError) {
-      err(`runs: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof Error) {
-      err(`runs: ${e.message.split("\n")[0]}`);
-      return 1;
-    }
-    throw e;
+    return commandErrorExit("runs", e, err, (e) => e instanceof RunsUsageError);
   }
 }
 

@@ -20,7 +20,7 @@ import { dirname } from "node:path";
 import { writeReport } from "../../reports/render.ts";
 import type { LabelledRun } from "../../reports/run_data.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
-import { pathInPlan, type Plan, PlanError, planPath, readPlan } from "../store/plan.ts";
+import { pathInPlan, planPath } from "../store/plan.ts";
 import { readRunLog } from "../store/run_log.ts";
 import { count } from "./cli.ts";
 import type { ExperimentOptions, ExperimentOutcome } from "./experiments/common.ts";
@@ -31,11 +31,11 @@ import type { Task, TaskResult } from "./experiments/tasks.ts";
 import { indexCommand } from "./launchers.ts";
 import { writeIndexPage } from "./run_index.ts";
 import {
-  checkPlannedTask,
   describePlannedRunState,
   plannedRunPaths,
   type PlannedRunState,
   plannedRunState,
+  readExperimentPlan,
   SWEEP_EXIT_CODES,
 } from "./sweep_index.ts";
 
@@ -85,16 +85,8 @@ function gemmOf(results: readonly { gemm: string; threads?: number }[]): string 
 export async function collectPlan(args: CollectRequest, io: CollectIO = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
-  let plan: Plan;
-  try {
-    plan = await readPlan(args.plan, { checkRun: checkPlannedTask });
-  } catch (e) {
-    if (e instanceof PlanError || e instanceof Deno.errors.NotFound) {
-      err(`experiment: ${e instanceof PlanError ? e.message : `--plan ${args.plan}: no such file`}`);
-      return SWEEP_EXIT_CODES.usage;
-    }
-    throw e;
-  }
+  const plan = await readExperimentPlan(args.plan, err);
+  if (plan === undefined) return SWEEP_EXIT_CODES.usage;
   const experiment = findExperiment(plan.header.experiment);
   if (experiment === undefined) {
     err(`experiment: ${args.plan}: unknown experiment ${JSON.stringify(plan.header.experiment)} in its header`);

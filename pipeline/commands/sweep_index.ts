@@ -40,7 +40,7 @@ import { describeGemmBackend, type GemmBackendName, useGemmBackend } from "../..
 import { setThreads, threads } from "../../layers/kernels/threads.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { type Plan, PlanError, planPath, type PlanRun, readPlan } from "../store/plan.ts";
-import { readCheckpointProgress, readRunLogState, RUN_FILES } from "../store/run_folder.ts";
+import { readCheckpointProgress, readRunLogState } from "../store/run_folder.ts";
 import {
   acquireRunLock,
   heldRunLock,
@@ -50,6 +50,7 @@ import {
   type RunLockInfo,
 } from "../store/run_lock.ts";
 import { UsageError } from "./cli.ts";
+import { runFolderPaths } from "./run_in_folder.ts";
 import { indexCommand } from "./launchers.ts";
 import { executeTask, type ParamData, type Task, type TaskResult } from "./experiments/tasks.ts";
 import { onStopSignals, STOP_EXIT_CODES } from "./stop_signals.ts";
@@ -129,13 +130,13 @@ export type PlannedRunState =
   | { state: "unrecorded" }
   | { state: "not started" };
 
-/** A planned run's files. */
+/** A planned run's files: a run folder's log and checkpoint ({@link runFolderPaths}), and the plan's own files. */
 export function plannedRunPaths(dir: string) {
-  const base = dir.replace(/\/+$/, "") || "/";
+  const { dir: base, log, checkpoint } = runFolderPaths(dir);
   return {
     dir: base,
-    log: `${base}/${RUN_FILES.log}`,
-    checkpoint: `${base}/${RUN_FILES.checkpoint}`,
+    log,
+    checkpoint,
     plan: `${base}/${PLANNED_RUN_FILES.plan}`,
     result: `${base}/${PLANNED_RUN_FILES.result}`,
     failure: `${base}/${PLANNED_RUN_FILES.failure}`,
@@ -269,6 +270,32 @@ export function describePlannedRunState(s: PlannedRunState): string {
 }
 
 /**
+ * Reads the experiment plan `path` for a command, every line checked by
+ * {@link checkPlannedTask}. A plan that cannot be read (malformed, or no such
+ * file: then `missingHint` follows the message) is told to `err` in one line
+ * and gives undefined, so that the command exits with the usage code.
+ */
+export async function readExperimentPlan(
+  path: string,
+  err: (line: string) => void,
+  missingHint = "",
+): Promise<Plan | undefined> {
+  try {
+    return await readPlan(path, { checkRun: checkPlannedTask });
+  } catch (e) {
+    if (e instanceof PlanError) {
+      err(`experiment: ${e.message}`);
+      return undefined;
+    }
+    if (e instanceof Deno.errors.NotFound) {
+      err(`experiment: --plan ${path}: no such file${missingHint}`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/**
  * What is wrong with a plan line as a run of `deno task experiment`, or
  * undefined: its configuration must be an experiment task (`kind` train or
  * gradcheck) labelled as the line names it; a training task needs its data,
@@ -351,20 +378,12 @@ export async function runPlannedIndex(args: IndexArgs, io: IndexIO = {}): Promis
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
   const say = args.quiet ? () => {} : err;
-  let plan: Plan;
-  try {
-    plan = await readPlan(args.plan, { checkRun: checkPlannedTask });
-  } catch (e) {
-    if (e instanceof PlanError) {
-      err(`experiment: ${e.message}`);
-      return SWEEP_EXIT_CODES.usage;
-    }
-    if (e instanceof Deno.errors.NotFound) {
-      err(`experiment: --plan ${args.plan}: no such file (write one with: deno task experiment NAME --plan FILE)`);
-      return SWEEP_EXIT_CODES.usage;
-    }
-    throw e;
-  }
+  const plan = await readExperimentPlan(
+    args.plan,
+    err,
+    " (write one with: deno task experiment NAME --plan FILE)",
+  );
+  if (plan === undefined) return SWEEP_EXIT_CODES.usage;
   const n = plan.runs.length;
   if (args.index >= n) {
     err(`experiment: --index ${args.index} is not a run of ${args.plan}, which has ${n} (0 to ${n - 1})`);

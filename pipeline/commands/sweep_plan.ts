@@ -29,7 +29,7 @@ import {
   sbatchScript,
   shellQuote,
 } from "./launchers.ts";
-import { checkPlannedTask, SWEEP_EXIT_CODES } from "./sweep_index.ts";
+import { checkPlannedTask, readExperimentPlan, SWEEP_EXIT_CODES } from "./sweep_index.ts";
 
 /** Where the plan commands write (replaceable in tests). */
 export interface PlanIO {
@@ -206,16 +206,8 @@ export async function writeExperimentPlan(args: PlanRequest, tasks: readonly Tas
 export async function writeSbatchOfPlan(args: SbatchRequest, io: PlanIO = {}): Promise<number> {
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
-  let plan: Plan;
-  try {
-    plan = await readPlan(args.plan, { checkRun: checkPlannedTask });
-  } catch (e) {
-    if (e instanceof PlanError || e instanceof Deno.errors.NotFound) {
-      err(`experiment: ${e instanceof PlanError ? e.message : `--plan ${args.plan}: no such file`}`);
-      return SWEEP_EXIT_CODES.usage;
-    }
-    throw e;
-  }
+  const plan = await readExperimentPlan(args.plan, err);
+  if (plan === undefined) return SWEEP_EXIT_CODES.usage;
   if (plan.runs.length === 0) {
     err(`experiment: ${args.plan} has no runs to put in a Slurm array`);
     return SWEEP_EXIT_CODES.usage;

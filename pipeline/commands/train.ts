@@ -43,6 +43,7 @@ import { readRunLog } from "../store/run_log.ts";
 import { UPDATE_RULE_FLAGS } from "../update_rules.ts";
 import {
   choice,
+  commandErrorExit,
   datasetSpec,
   directory,
   flagTable,
@@ -755,19 +756,16 @@ export async function main(args: string[], io: TrainIO = {}): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof RunLockedError || e instanceof RunFolderTakenError) {
-      err(`train: ${e.message}`);
-      return 2;
-    }
     if (e instanceof CheckpointError) {
       err(`train: ${e.message}`);
       return 1;
     }
-    if (e instanceof Error) {
-      err(`train: ${e.message.split("\n")[0]}`);
-      return 1;
-    }
-    throw e;
+    return commandErrorExit(
+      "train",
+      e,
+      err,
+      (e) => e instanceof UsageError || e instanceof RunLockedError || e instanceof RunFolderTakenError,
+    );
   } finally {
     removeListeners();
     await liveWriter?.close().catch(() => {});

@@ -13,20 +13,20 @@
  */
 
 import type { LabelledRun } from "../../../reports/run_data.ts";
-import { formatPercent } from "../../../reports/format.ts";
-import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
-  configOf,
+  adamSolver,
   dataOf,
-  datasetNote,
   epochsOf,
   type Experiment,
   type ExperimentOptions,
   type ExperimentOutcome,
+  experimentTrainingReport,
   fcModel,
   numTrainOf,
+  percentText,
+  perRunAccuracies,
   recolorRuns,
   runByLabel,
   runNumbers,
@@ -39,6 +39,15 @@ export const BATCH_SIZE_LEARNING_RATE = 10 ** -3.5;
 
 /** The batch sizes of the notebook. */
 export const BATCH_SIZES: readonly number[] = Object.freeze([5, 10, 50]);
+
+/** The settings of {@link batchSizeTasks}' runs, for a report's configuration block. */
+export const BATCH_SIZE_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({
+  hiddenDims: [100, 100, 100, 100, 100],
+  weightScale: 2e-2,
+  updateRule: "adam",
+  learningRate: "10^-3.5",
+  batchSizes: BATCH_SIZES.join(", "),
+});
 
 const QUICK = "200 training and 200 validation images, 2 epochs.";
 
@@ -60,12 +69,7 @@ export function batchSizeTasks(
   const data = dataOf(options, numTrainOf(options, 1000, 200));
   const numEpochs = epochsOf(options, 10, 2);
   const hidden = [100, 100, 100, 100, 100];
-  const solver = (batchSize: number) => ({
-    updateRule: "adam" as const,
-    learningRate: BATCH_SIZE_LEARNING_RATE,
-    batchSize,
-    numEpochs,
-  });
+  const solver = (batchSize: number) => adamSolver(BATCH_SIZE_LEARNING_RATE, batchSize, numEpochs);
   return [
     ...baselineSizes.map((b) =>
       trainTask(batchSizeLabel("baseline", b), options, {
@@ -104,13 +108,12 @@ export const batchSizeExperiment: Experiment = {
   },
   report(outcome) {
     const bestVal = (label: string) => runNumbers(runByLabel(outcome, label)).bestValAcc;
-    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
+    const pct = (v: number | null) => percentText(v, { digits: 1 });
     const notebookRuns = pickRuns(outcome, [
       batchSizeLabel("baseline", 5),
       ...BATCH_SIZES.map((b) => batchSizeLabel("batchnorm", b)),
     ]);
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const report = experimentTrainingReport(this, outcome, {
       description: "The course's BatchNormalization notebook, batch-size experiment (run_batchsize_experiments): the " +
         "six-layer net of the batch-norm experiment (five hidden layers of 100, weight scale 2e-2) trained with batch " +
         "norm at batch sizes 5, 10 and 50, against the baseline, with Adam at the notebook's learning rate 10^-3.5. " +
@@ -122,16 +125,8 @@ export const batchSizeExperiment: Experiment = {
         }; ` +
         `baseline: batch 5 ${pct(bestVal(batchSizeLabel("baseline", 5)))}, batch 50 ${
           pct(bestVal(batchSizeLabel("baseline", 50)))
-        }.` +
-        `\n\n${datasetNote(outcome, QUICK)}`,
-      config: configOf(outcome, {
-        hiddenDims: [100, 100, 100, 100, 100],
-        weightScale: 2e-2,
-        updateRule: "adam",
-        learningRate: "10^-3.5",
-        batchSizes: BATCH_SIZES.join(", "),
-      }),
-      runs: outcome.runs,
+        }.`,
+      config: BATCH_SIZE_CONFIG,
       extraSections: [
         {
           heading: "Accuracy by batch size",
@@ -145,9 +140,6 @@ export const batchSizeExperiment: Experiment = {
         { heading: "Accuracies and final loss", table: accuracyTable(outcome.runs) },
       ],
     });
-    const keyNumbers: Record<string, number | null> = {};
-    for (const run of outcome.runs) keyNumbers[`bestValAcc[${run.label}]`] = runNumbers(run).bestValAcc;
-    for (const run of outcome.runs) keyNumbers[`finalTrainAcc[${run.label}]`] = runNumbers(run).finalTrainAcc;
-    return Promise.resolve({ report, keyNumbers });
+    return Promise.resolve({ report, keyNumbers: perRunAccuracies(outcome.runs) });
   },
 };

@@ -8,19 +8,18 @@
  */
 
 import { meanFinalLoss } from "../../../reports/run_data.ts";
-import { formatPercent } from "../../../reports/format.ts";
-import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
-  configOf,
+  adamSolver,
   dataOf,
-  datasetNote,
   epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentTrainingReport,
   fcModel,
   numTrainOf,
+  percentText,
   runByLabel,
   runNumbers,
   trainTask,
@@ -38,12 +37,7 @@ export const batchnormExperiment: Experiment = {
   trains: true,
   plan(options: ExperimentOptions): Promise<Task[]> {
     const numTrain = numTrainOf(options, 1000, 500);
-    const solver = {
-      updateRule: "adam" as const,
-      learningRate: 1e-3,
-      batchSize: 50,
-      numEpochs: epochsOf(options, 10, 4),
-    };
+    const solver = adamSolver(1e-3, 50, epochsOf(options, 10, 4));
     const data = dataOf(options, numTrain);
     return Promise.resolve([
       trainTask("baseline", options, {
@@ -61,9 +55,8 @@ export const batchnormExperiment: Experiment = {
   report(outcome) {
     const baseline = runNumbers(runByLabel(outcome, "baseline"));
     const bn = runNumbers(runByLabel(outcome, "batchnorm"));
-    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const pct = (v: number | null) => percentText(v, { digits: 1 });
+    const report = experimentTrainingReport(this, outcome, {
       description:
         "The course's BatchNormalization notebook: a six-layer fully connected net (five hidden layers of 100 " +
         "units, weight scale 2e-2) trained with Adam (learning rate 1e-3, batch 50), once without normalization and " +
@@ -72,15 +65,13 @@ export const batchnormExperiment: Experiment = {
         `Here the batch-norm net ends at ${pct(bn.finalTrainAcc)} training accuracy against the baseline's ` +
         `${pct(baseline.finalTrainAcc)}; best validation accuracy ${pct(bn.bestValAcc)} against ${
           pct(baseline.bestValAcc)
-        }.` +
-        `\n\n${datasetNote(outcome, QUICK)}`,
-      config: configOf(outcome, {
+        }.`,
+      config: {
         hiddenDims: [100, 100, 100, 100, 100],
         weightScale: 2e-2,
         updateRule: "adam",
         learningRate: 1e-3,
-      }),
-      runs: outcome.runs,
+      },
       extraSections: [
         {
           heading: "Training and validation accuracy",

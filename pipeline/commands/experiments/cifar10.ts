@@ -9,11 +9,17 @@
  */
 
 import { evaluationSections } from "../../../reports/confusion.ts";
-import { formatDuration, formatPercent } from "../../../reports/format.ts";
+import { formatDuration } from "../../../reports/format.ts";
 import { runSeries } from "../../../reports/run_data.ts";
-import { trainingReport } from "../../../reports/run_report.ts";
 import type { ExperimentOptions, ExperimentOutcome, ExperimentReport } from "./common.ts";
-import { configOf, datasetNote, type Experiment, numTrainOf, runByLabel, runNumbers } from "./common.ts";
+import {
+  type Experiment,
+  experimentTrainingReport,
+  numTrainOf,
+  percentText,
+  runByLabel,
+  runNumbers,
+} from "./common.ts";
 import { availableCifar10Training } from "./convnet.ts";
 import type { SequentialModelSpec, SolverSpec, Task, TrainTask } from "./tasks.ts";
 import { UsageError } from "../cli.ts";
@@ -154,7 +160,7 @@ function cifar10Report(outcome: ExperimentOutcome): ExperimentReport {
   const { wallMs, imagesPerSec, steps } = trainingSpeed(outcome);
   const quick = outcome.options.quick;
   const onCifar = outcome.options.dataset.startsWith("cifar10:");
-  const pct = (v: number | null | undefined) => formatPercent(v) ?? "n/a";
+  const pct = (v: number | null | undefined) => percentText(v);
   const testText = evaluation
     ? `${evaluation.split === "test" ? "Test" : "Validation-set"} accuracy of the kept parameters (those of the ` +
       `best validation check, as the course's Solver keeps): ${pct(evaluation.accuracy)} on ${
@@ -173,8 +179,7 @@ function cifar10Report(outcome: ExperimentOutcome): ExperimentReport {
       imagesPerSec.toFixed(1)
     } images/s, on ${outcome.gemm}.`
     : "";
-  const report = trainingReport({
-    title: quick ? `${cifar10Experiment.title} (quick)` : cifar10Experiment.title,
+  const report = experimentTrainingReport(cifar10Experiment, outcome, {
     description: "Beyond the course: its last notebook asks for ≥ 70 % validation accuracy on CIFAR-10 with a net of " +
       "one's own design. Here a net built only from the course's layers (Sequential " +
       `${CIFAR10_NET}: 3×3 convs with spatial batch norm and ReLU, 2×2 max pools, one affine layer; Kaiming ` +
@@ -182,15 +187,13 @@ function cifar10Report(outcome: ExperimentOutcome): ExperimentReport {
       `5e-4, a one-cycle learning rate peaking at 0.1, batch ${task.solver.batchSize}, ${task.solver.numEpochs} ` +
       `epochs, each a fresh permutation of the training images.\n\nHere: final validation accuracy ${
         pct(n.finalValAcc)
-      }, best ${pct(n.bestValAcc)}, final training accuracy ${pct(n.finalTrainAcc)}.${target} ${testText}\n\n${speed}` +
-      `\n\n${datasetNote(outcome, QUICK_TEXT)}`,
-    config: configOf(outcome, {
+      }, best ${pct(n.bestValAcc)}, final training accuracy ${pct(n.finalTrainAcc)}.${target} ${testText}\n\n${speed}`,
+    config: {
       model: task.model,
       solver: task.solver,
       numTrain: task.data.numTrain,
       ...(task.data.numTest ? { numTest: task.data.numTest } : {}),
-    }),
-    runs: outcome.runs,
+    },
     extraSections: evaluation ? evaluationSections(evaluation) : [],
   });
   report.highlights = [

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Report, ReportTable } from "../../../reports/html.ts";
+import type { Report, ReportSection, ReportTable } from "../../../reports/html.ts";
 import type { LabelledRun } from "../../../reports/run_data.ts";
 import {
   FINAL_LOSS_LABEL,
@@ -19,7 +19,8 @@ import {
   runSeries,
   summarizeRun,
 } from "../../../reports/run_data.ts";
-import { percentCell } from "../../../reports/format.ts";
+import { formatPercent, type FormatPercentOptions, percentCell } from "../../../reports/format.ts";
+import { trainingReport } from "../../../reports/run_report.ts";
 import { RUN_COLORS } from "../../../reports/specs.ts";
 import type { TrainRecord } from "../../store/records.ts";
 import type { DataSpec, FcModelSpec, ModelSpec, SolverSpec, Task, TaskResult, TrainTask } from "./tasks.ts";
@@ -204,6 +205,62 @@ export function datasetNote(outcome: ExperimentOutcome, quickNote: string): stri
   return outcome.options.quick ? `${data} Quick mode: ${quickNote}` : data;
 }
 
+/** What an experiment's report says in its own words; {@link reportFrame} adds what every report shares. */
+export interface ExperimentReportInput {
+  /** What the experiment shows and what came out, without the dataset line ({@link datasetNote} is appended). */
+  description: string;
+  /** The experiment's own settings, after the options' (see {@link configOf}). Default none. */
+  config?: Record<string, unknown>;
+  /** Sections after the loss and accuracy curves (only {@link experimentTrainingReport} uses them). */
+  extraSections?: ReportSection[];
+}
+
+/**
+ * The head of an experiment's report: its title (with "(quick)" in quick
+ * mode), the description followed by a blank line and the dataset note for
+ * the experiment's `quick` text, and the configuration ({@link configOf}).
+ */
+export function reportFrame(
+  experiment: Experiment,
+  outcome: ExperimentOutcome,
+  input: ExperimentReportInput,
+): { title: string; description: string; config: Record<string, unknown> } {
+  return {
+    title: outcome.options.quick ? `${experiment.title} (quick)` : experiment.title,
+    description: `${input.description}\n\n${datasetNote(outcome, experiment.quick)}`,
+    config: configOf(outcome, input.config),
+  };
+}
+
+/**
+ * A training experiment's report: `trainingReport` of every run of the
+ * outcome under the {@link reportFrame} head, then `input.extraSections`.
+ */
+export function experimentTrainingReport(
+  experiment: Experiment,
+  outcome: ExperimentOutcome,
+  input: ExperimentReportInput,
+): Report {
+  return trainingReport({
+    ...reportFrame(experiment, outcome, input),
+    runs: outcome.runs,
+    extraSections: input.extraSections,
+  });
+}
+
+/** A fraction as a percentage for a report's text (`formatPercent`, default 2 digits), or "n/a" when missing. */
+export function percentText(v: number | null | undefined, options: FormatPercentOptions = {}): string {
+  return formatPercent(v, options) ?? "n/a";
+}
+
+/** Key numbers of every run by label: all best validation accuracies, then all final training accuracies. */
+export function perRunAccuracies(runs: readonly LabelledRun[]): Record<string, number | null> {
+  const keyNumbers: Record<string, number | null> = {};
+  for (const run of runs) keyNumbers[`bestValAcc[${run.label}]`] = runNumbers(run).bestValAcc;
+  for (const run of runs) keyNumbers[`finalTrainAcc[${run.label}]`] = runNumbers(run).finalTrainAcc;
+  return keyNumbers;
+}
+
 /** The planned number of training examples: `--num-train`, else `quick` in quick mode, else `full`. */
 export function numTrainOf(options: ExperimentOptions, full: number, quick: number): number {
   return options.numTrain ?? (options.quick ? quick : full);
@@ -237,6 +294,11 @@ export function fcModel(
 /** The data spec of an experiment's runs: `numTrain` examples, all validation examples (quick: `quickVal`), float32. */
 export function dataOf(options: ExperimentOptions, numTrain: number, quickVal = 200): DataSpec {
   return { spec: options.dataset, numTrain, numVal: numValOf(options, quickVal), dtype: "float32" };
+}
+
+/** An Adam solver spec (the update rule of the course's experiments). */
+export function adamSolver(learningRate: number, batchSize: number, numEpochs: number): SolverSpec {
+  return { updateRule: "adam", learningRate, batchSize, numEpochs };
 }
 
 /** A training task with Adam and the course's defaults. */

@@ -10,16 +10,16 @@
 
 import { CIFAR10_BATCH_RECORDS } from "../../../datasets/cifar10.ts";
 import { exists, joinPath } from "../../../datasets/records.ts";
-import { formatPercent } from "../../../reports/format.ts";
-import { filterGridSection, trainingReport } from "../../../reports/run_report.ts";
+import { filterGridSection } from "../../../reports/run_report.ts";
 import {
-  configOf,
+  adamSolver,
   dataOf,
-  datasetNote,
   epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentTrainingReport,
   numTrainOf,
+  percentText,
   runByLabel,
   runNumbers,
   trainTask,
@@ -108,36 +108,27 @@ export const convnetOverfitExperiment: Experiment = {
       trainTask(`convnet, ${numTrain} images`, options, {
         data: dataOf(options, numTrain, 100),
         model: convnetModel({ weightScale: 1e-2 }),
-        solver: {
-          updateRule: "adam",
-          learningRate: 1e-3,
-          batchSize: quick ? 25 : 50,
-          numEpochs: epochsOf(options, 15, 8),
-        },
+        solver: adamSolver(1e-3, quick ? 25 : 50, epochsOf(options, 15, 8)),
       }),
     ]);
   },
   report(outcome) {
     const run = outcome.runs[0];
     const n = runNumbers(run);
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const report = experimentTrainingReport(this, outcome, {
       description:
         "The course's ConvolutionalNetworks notebook, sanity check: a three-layer convnet (conv 32 filters " +
         "7×7 – ReLU – 2×2 max pool – affine 100 – ReLU – affine – softmax, weight scale 1e-2) trained on only 100 " +
         "images for 15 epochs (Adam 1e-3, batch 50) should overfit them: training accuracy near 100 % while " +
         "validation accuracy stays low.\n\n" +
-        `Here: final training accuracy ${formatPercent(n.finalTrainAcc ?? undefined) ?? "n/a"}, ` +
-        `final validation accuracy ${formatPercent(n.finalValAcc ?? undefined) ?? "n/a"}.\n\n${
-          datasetNote(outcome, OVERFIT_QUICK)
-        }`,
-      config: configOf(outcome, {
+        `Here: final training accuracy ${percentText(n.finalTrainAcc)}, ` +
+        `final validation accuracy ${percentText(n.finalValAcc)}.`,
+      config: {
         model: "ThreeLayerConvNet (32 filters 7×7, hidden 100)",
         weightScale: 1e-2,
         updateRule: "adam",
         learningRate: 1e-3,
-      }),
-      runs: outcome.runs,
+      },
     });
     return Promise.resolve({
       report,
@@ -168,7 +159,7 @@ export const convnetExperiment: Experiment = {
       trainTask(CONVNET_LABEL, options, {
         data: dataOf(options, numTrain, 100),
         model: convnetModel({ weightScale: 1e-3, hiddenDim: 500, reg: 1e-3 }),
-        solver: { updateRule: "adam", learningRate: 1e-3, batchSize: 50, numEpochs: epochsOf(options, 1, 1) },
+        solver: adamSolver(1e-3, 50, epochsOf(options, 1, 1)),
         returnParams: ["W1"],
       }),
     ];
@@ -202,16 +193,15 @@ export const convnetExperiment: Experiment = {
         width: 384,
       })
       : { heading: "First-layer filters", text: "The run sent back no W1." };
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const report = experimentTrainingReport(this, outcome, {
       description:
         "The course's ConvolutionalNetworks notebook, training the net: the three-layer convnet (32 filters " +
         "7×7, hidden layer of 500, weight scale 1e-3, L2 reg 1e-3) trained for one epoch with Adam (learning rate " +
         "1e-3, batch 50). On the full CIFAR-10 training set (49,000 images) the course expects more than 40 % " +
         "training accuracy after this one epoch.\n\n" + partial +
-        `Here: final training accuracy ${formatPercent(n.finalTrainAcc ?? undefined) ?? "n/a"}, validation accuracy ` +
-        `${formatPercent(n.finalValAcc ?? undefined) ?? "n/a"}.\n\n${datasetNote(outcome, CONVNET_QUICK)}`,
-      config: configOf(outcome, {
+        `Here: final training accuracy ${percentText(n.finalTrainAcc)}, validation accuracy ` +
+        `${percentText(n.finalValAcc)}.`,
+      config: {
         model: "ThreeLayerConvNet (32 filters 7×7, hidden 500)",
         weightScale: 1e-3,
         reg: 1e-3,
@@ -219,8 +209,7 @@ export const convnetExperiment: Experiment = {
         learningRate: 1e-3,
         batchSize: 50,
         numTrain,
-      }),
-      runs: outcome.runs,
+      },
       extraSections: [filters],
     });
     return {

@@ -9,19 +9,18 @@
  * @module
  */
 
-import { formatPercent } from "../../../reports/format.ts";
-import { trainingReport } from "../../../reports/run_report.ts";
 import { dropoutSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
-  configOf,
+  adamSolver,
   dataOf,
-  datasetNote,
   epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentTrainingReport,
   fcModel,
   numTrainOf,
+  percentText,
   runByLabel,
   runNumbers,
   trainTask,
@@ -49,12 +48,7 @@ export const dropoutExperiment: Experiment = {
   trains: true,
   plan(options): Promise<Task[]> {
     const data = dataOf(options, numTrainOf(options, 500, 200));
-    const solver = {
-      updateRule: "adam" as const,
-      learningRate: 5e-4,
-      batchSize: 100,
-      numEpochs: epochsOf(options, 25, 10),
-    };
+    const solver = adamSolver(5e-4, 100, epochsOf(options, 25, 10));
     return Promise.resolve(
       dropoutValues(options).map((p) =>
         trainTask(dropoutLabel(p), options, {
@@ -72,25 +66,22 @@ export const dropoutExperiment: Experiment = {
       const n = runNumbers(runByLabel(outcome, dropoutLabel(p)));
       return n.finalTrainAcc === null || n.finalValAcc === null ? null : n.finalTrainAcc - n.finalValAcc;
     };
-    const pt = (v: number | null) => formatPercent(v, { digits: 1, unit: "points" }) ?? "n/a";
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const pt = (v: number | null) => percentText(v, { digits: 1, unit: "points" });
+    const report = experimentTrainingReport(this, outcome, {
       description:
         "The course's Dropout notebook: a two-layer net (one hidden layer of 500 units, weight scale 1e-2) " +
         "trained on 500 images for 25 epochs with Adam (learning rate 5e-4, batch 100), without dropout and with " +
         "dropout after the hidden layer. Here p is the probability of DROPPING a unit (inverted dropout, so nothing " +
         "changes at test time); the notebook's dropout_keep_ratio = 0.25 is p = 0.75. Without dropout the net " +
         "memorizes its 500 images; dropout regularizes it, keeping training accuracy closer to validation accuracy.\n\n" +
-        `Final training − validation accuracy: ${values.map((p) => `${dropoutLabel(p)} ${pt(gap(p))}`).join(", ")}.` +
-        `\n\n${datasetNote(outcome, QUICK)}`,
-      config: configOf(outcome, {
+        `Final training − validation accuracy: ${values.map((p) => `${dropoutLabel(p)} ${pt(gap(p))}`).join(", ")}.`,
+      config: {
         hiddenDims: [500],
         weightScale: 1e-2,
         updateRule: "adam",
         learningRate: 5e-4,
         batchSize: 100,
-      }),
-      runs: outcome.runs,
+      },
       extraSections: [
         {
           heading: "Training vs validation accuracy",

@@ -7,7 +7,7 @@
  */
 
 import type { Report, ReportTable } from "../../../reports/html.ts";
-import { gradientCheckSection } from "../../../reports/run_report.ts";
+import { gradientCheckSection, gradientTable } from "../../../reports/run_report.ts";
 import type { GradientCheckRow } from "../../../reports/specs.ts";
 import { configOf, type Experiment } from "./common.ts";
 import {
@@ -65,22 +65,17 @@ export const gradcheckExperiment: Experiment = {
         ];
       }),
     };
-    const vanishingTable: ReportTable = {
-      columns: [
-        "Layer",
-        "Gradient",
-        { label: "max |analytic|", numeric: true },
-        { label: "Bound", numeric: true },
-        "Result",
-      ],
-      rows: vanishing.map((v) => [
-        v.layer,
-        { text: v.gradient, tone: "strong" },
-        { text: v.maxAbs.toExponential(2), numeric: true },
-        { text: v.threshold.toExponential(0), numeric: true },
-        v.pass,
-      ]),
-    };
+    const vanishingTable = gradientTable(
+      "max |analytic|",
+      "Bound",
+      vanishing.map((v) => ({
+        layer: v.layer,
+        gradient: v.gradient,
+        value: v.maxAbs.toExponential(2),
+        bound: v.threshold.toExponential(0),
+        pass: v.pass,
+      })),
+    );
     const layers = gradientCheckSection(layerRows, "Layers");
     const models = gradientCheckSection(modelRows, "Models");
     layers.text += " Inputs are the notebooks' (RandomState(231), e.g. x = 5·randn + 12 for the normalization layers).";

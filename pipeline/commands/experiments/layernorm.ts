@@ -8,15 +8,14 @@
  * @module
  */
 
-import { formatPercent } from "../../../reports/format.ts";
-import { trainingReport } from "../../../reports/run_report.ts";
 import { accuracyPanelsSpec } from "../../../reports/specs.ts";
-import { BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
+import { BATCH_SIZE_CONFIG, BATCH_SIZES, batchSizeLabel, batchSizeTasks, pickRuns } from "./batch_size.ts";
 import {
   accuracyTable,
-  configOf,
-  datasetNote,
   type Experiment,
+  experimentTrainingReport,
+  percentText,
+  perRunAccuracies,
   recolorRuns,
   runByLabel,
   runNumbers,
@@ -36,14 +35,13 @@ export const layernormExperiment: Experiment = {
   },
   report(outcome) {
     const bestVal = (label: string) => runNumbers(runByLabel(outcome, label)).bestValAcc;
-    const pct = (v: number | null) => formatPercent(v, { digits: 1 }) ?? "n/a";
+    const pct = (v: number | null) => percentText(v, { digits: 1 });
     const across = (norm: string) =>
       BATCH_SIZES.map((b) => `batch ${b} ${pct(bestVal(batchSizeLabel(norm, b)))}`).join(", ");
     const all = outcome.runs.map((r) => r.label);
     const panels = (labels: string[], title: string) =>
       recolorRuns(accuracyPanelsSpec(pickRuns(outcome, labels), { title }), all);
-    const report = trainingReport({
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
+    const report = experimentTrainingReport(this, outcome, {
       description:
         "The course's layer-normalization experiment: the six-layer net of the batch-norm experiment (five " +
         "hidden layers of 100, weight scale 2e-2, Adam at 10^-3.5) without normalization, with batch norm and with " +
@@ -53,16 +51,8 @@ export const layernormExperiment: Experiment = {
         `Best validation accuracy: batch norm ${across("batchnorm")}; layer norm ${
           across("layernorm")
         }; baseline batch 5 ` +
-        `${pct(bestVal(batchSizeLabel("baseline", 5)))}, batch 50 ${pct(bestVal(batchSizeLabel("baseline", 50)))}.` +
-        `\n\n${datasetNote(outcome, QUICK)}`,
-      config: configOf(outcome, {
-        hiddenDims: [100, 100, 100, 100, 100],
-        weightScale: 2e-2,
-        updateRule: "adam",
-        learningRate: "10^-3.5",
-        batchSizes: BATCH_SIZES.join(", "),
-      }),
-      runs: outcome.runs,
+        `${pct(bestVal(batchSizeLabel("baseline", 5)))}, batch 50 ${pct(bestVal(batchSizeLabel("baseline", 50)))}.`,
+      config: BATCH_SIZE_CONFIG,
       extraSections: [
         {
           heading: "Baseline vs batch norm vs layer norm",
@@ -92,9 +82,6 @@ export const layernormExperiment: Experiment = {
         { heading: "Accuracies and final loss", table: accuracyTable(outcome.runs) },
       ],
     });
-    const keyNumbers: Record<string, number | null> = {};
-    for (const run of outcome.runs) keyNumbers[`bestValAcc[${run.label}]`] = runNumbers(run).bestValAcc;
-    for (const run of outcome.runs) keyNumbers[`finalTrainAcc[${run.label}]`] = runNumbers(run).finalTrainAcc;
-    return Promise.resolve({ report, keyNumbers });
+    return Promise.resolve({ report, keyNumbers: perRunAccuracies(outcome.runs) });
   },
 };

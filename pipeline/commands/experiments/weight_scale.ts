@@ -13,15 +13,15 @@ import { meanFinalLoss } from "../../../reports/run_data.ts";
 import { formatPercent, percentCell } from "../../../reports/format.ts";
 import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../../reports/specs.ts";
 import {
-  configOf,
+  adamSolver,
   dataOf,
-  datasetNote,
   epochsOf,
   type Experiment,
   type ExperimentOptions,
   fcModel,
   logspace,
   numTrainOf,
+  reportFrame,
   runByLabel,
   runNumbers,
   trainTask,
@@ -91,12 +91,7 @@ export const weightScaleExperiment: Experiment = {
   trains: true,
   plan(options) {
     const data = dataOf(options, numTrainOf(options, 1000, 500));
-    const solver = {
-      updateRule: "adam" as const,
-      learningRate: 1e-3,
-      batchSize: 50,
-      numEpochs: epochsOf(options, 10, 3),
-    };
+    const solver = adamSolver(1e-3, 50, epochsOf(options, 10, 3));
     const tasks: Task[] = [];
     for (const scale of weightScales(options)) {
       for (const group of GROUPS) {
@@ -158,20 +153,21 @@ export const weightScaleExperiment: Experiment = {
       `${g}: best validation accuracy from ${formatPercent(sens[g].min)} to ${formatPercent(sens[g].max)}, ` +
       `${sens[g].within5} of ${sens[g].scales} scales within 5 points of its best`;
     const report = {
-      title: outcome.options.quick ? `${this.title} (quick)` : this.title,
-      description:
-        "The course's BatchNormalization notebook, weight-initialization sweep: an eight-layer fully connected " +
-        `net (seven hidden layers of 50) trained from ${scales.length} initial weight scales logspace(-4, 0), with and ` +
-        "without batch normalization (Adam 1e-3, batch 50). The notebook's point: without batch norm only a narrow band " +
-        "of scales trains at all (too small and the signal vanishes through the layers, too large and it explodes); " +
-        "with batch norm every layer's input is re-normalized, so nearly every scale works.\n\n" +
-        `Here: ${line("baseline")}; ${line("batchnorm")}.\n\n${datasetNote(outcome, QUICK)}`,
-      config: configOf(outcome, {
-        hiddenDims: HIDDEN,
-        weightScales: `logspace(-4, 0, ${scales.length})`,
-        updateRule: "adam",
-        learningRate: 1e-3,
-        batchSize: 50,
+      ...reportFrame(this, outcome, {
+        description:
+          "The course's BatchNormalization notebook, weight-initialization sweep: an eight-layer fully connected " +
+          `net (seven hidden layers of 50) trained from ${scales.length} initial weight scales logspace(-4, 0), with and ` +
+          "without batch normalization (Adam 1e-3, batch 50). The notebook's point: without batch norm only a narrow band " +
+          "of scales trains at all (too small and the signal vanishes through the layers, too large and it explodes); " +
+          "with batch norm every layer's input is re-normalized, so nearly every scale works.\n\n" +
+          `Here: ${line("baseline")}; ${line("batchnorm")}.`,
+        config: {
+          hiddenDims: HIDDEN,
+          weightScales: `logspace(-4, 0, ${scales.length})`,
+          updateRule: "adam",
+          learningRate: 1e-3,
+          batchSize: 50,
+        },
       }),
       highlights: GROUPS.map((g) => ({
         label: `${g}: scales within 5 pt of best`,
