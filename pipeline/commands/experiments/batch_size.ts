@@ -17,14 +17,12 @@ import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   adamSolver,
-  dataOf,
-  epochsOf,
   type Experiment,
   type ExperimentOptions,
   type ExperimentOutcome,
+  experimentScale,
   experimentTrainingReport,
   fcModel,
-  numTrainOf,
   percentText,
   perRunAccuracies,
   recolorRuns,
@@ -66,8 +64,7 @@ export function batchSizeTasks(
   normalizations: readonly ("batchnorm" | "layernorm")[],
   baselineSizes: readonly number[],
 ): Task[] {
-  const data = dataOf(options, numTrainOf(options, 1000, 200));
-  const numEpochs = epochsOf(options, 10, 2);
+  const { data, numEpochs } = experimentScale(options, { numTrain: [1000, 200], numEpochs: [10, 2] });
   const hidden = [100, 100, 100, 100, 100];
   const solver = (batchSize: number) => adamSolver(BATCH_SIZE_LEARNING_RATE, batchSize, numEpochs);
   return [

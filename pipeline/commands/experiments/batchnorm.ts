@@ -12,13 +12,11 @@ import { accuracyPanelsSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   adamSolver,
-  dataOf,
-  epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentScale,
   experimentTrainingReport,
   fcModel,
-  numTrainOf,
   percentText,
   runByLabel,
   runNumbers,
@@ -36,9 +34,8 @@ export const batchnormExperiment: Experiment = {
   quick: QUICK,
   trains: true,
   plan(options: ExperimentOptions): Promise<Task[]> {
-    const numTrain = numTrainOf(options, 1000, 500);
-    const solver = adamSolver(1e-3, 50, epochsOf(options, 10, 4));
-    const data = dataOf(options, numTrain);
+    const { data, numEpochs } = experimentScale(options, { numTrain: [1000, 500], numEpochs: [10, 4] });
+    const solver = adamSolver(1e-3, 50, numEpochs);
     return Promise.resolve([
       trainTask("baseline", options, {
         data,

@@ -267,12 +267,12 @@ export function numTrainOf(options: ExperimentOptions, full: number, quick: numb
 }
 
 /** The planned number of epochs: `--epochs`, else `quick` in quick mode, else `full`. */
-export function epochsOf(options: ExperimentOptions, full: number, quick: number): number {
+function epochsOf(options: ExperimentOptions, full: number, quick: number): number {
   return options.epochs ?? (options.quick ? quick : full);
 }
 
 /** Validation examples: all (the loader's default) in full mode, `quick` in quick mode. */
-export function numValOf(options: ExperimentOptions, quick: number): number | null {
+function numValOf(options: ExperimentOptions, quick: number): number | null {
   return options.quick ? quick : null;
 }
 
@@ -294,6 +294,44 @@ export function fcModel(
 /** The data spec of an experiment's runs: `numTrain` examples, all validation examples (quick: `quickVal`), float32. */
 export function dataOf(options: ExperimentOptions, numTrain: number, quickVal = 200): DataSpec {
   return { spec: options.dataset, numTrain, numVal: numValOf(options, quickVal), dtype: "float32" };
+}
+
+/** The full and quick sizes of an experiment, each as `[full, quick]`. */
+export interface ExperimentScale {
+  /** Training examples (`--num-train` overrides both). */
+  numTrain: readonly [full: number, quick: number];
+  /** Epochs (`--epochs` overrides both). */
+  numEpochs: readonly [full: number, quick: number];
+  /** Validation examples in quick mode (full mode takes all); 200 when left out. */
+  quickVal?: number;
+}
+
+/**
+ * An experiment's data spec and epochs at the scale `options` ask for: `--num-train` and `--epochs` when given,
+ * else the quick sizes with `--quick`, else the full ones.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { experimentScale } from "./common.ts";
+ *
+ * const scale = { numTrain: [1000, 500], numEpochs: [10, 4] } as const;
+ * const quick = experimentScale({ dataset: "sample", quick: true, seed: 0 }, scale);
+ * assertEquals([quick.numTrain, quick.numEpochs, quick.data.numVal], [500, 4, 200]);
+ * const full = experimentScale({ dataset: "sample", quick: false, seed: 0, epochs: 2 }, scale);
+ * assertEquals([full.numTrain, full.numEpochs, full.data.numVal], [1000, 2, null]);
+ * ```
+ */
+export function experimentScale(
+  options: ExperimentOptions,
+  scale: ExperimentScale,
+): { data: DataSpec; numTrain: number; numEpochs: number } {
+  const numTrain = numTrainOf(options, ...scale.numTrain);
+  return {
+    data: dataOf(options, numTrain, scale.quickVal),
+    numTrain,
+    numEpochs: epochsOf(options, ...scale.numEpochs),
+  };
 }
 
 /** An Adam solver spec (the update rule of the course's experiments). */

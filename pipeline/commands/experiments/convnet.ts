@@ -14,11 +14,10 @@ import { filterGridSection } from "../../../reports/run_report.ts";
 import {
   adamSolver,
   dataOf,
-  epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentScale,
   experimentTrainingReport,
-  numTrainOf,
   percentText,
   runByLabel,
   runNumbers,
@@ -103,12 +102,16 @@ export const convnetOverfitExperiment: Experiment = {
   trains: true,
   plan(options): Promise<Task[]> {
     const quick = options.quick;
-    const numTrain = numTrainOf(options, 100, 50);
+    const { data, numTrain, numEpochs } = experimentScale(options, {
+      numTrain: [100, 50],
+      numEpochs: [15, 8],
+      quickVal: 100,
+    });
     return Promise.resolve([
       trainTask(`convnet, ${numTrain} images`, options, {
-        data: dataOf(options, numTrain, 100),
+        data,
         model: convnetModel({ weightScale: 1e-2 }),
-        solver: adamSolver(1e-3, quick ? 25 : 50, epochsOf(options, 15, 8)),
+        solver: adamSolver(1e-3, quick ? 25 : 50, numEpochs),
       }),
     ]);
   },
@@ -159,7 +162,7 @@ export const convnetExperiment: Experiment = {
       trainTask(CONVNET_LABEL, options, {
         data: dataOf(options, numTrain, 100),
         model: convnetModel({ weightScale: 1e-3, hiddenDim: 500, reg: 1e-3 }),
-        solver: adamSolver(1e-3, 50, epochsOf(options, 1, 1)),
+        solver: adamSolver(1e-3, 50, options.epochs ?? 1),
         returnParams: ["W1"],
       }),
     ];

@@ -13,13 +13,11 @@ import { dropoutSpec } from "../../../reports/specs.ts";
 import {
   accuracyTable,
   adamSolver,
-  dataOf,
-  epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentScale,
   experimentTrainingReport,
   fcModel,
-  numTrainOf,
   percentText,
   runByLabel,
   runNumbers,
@@ -47,8 +45,8 @@ export const dropoutExperiment: Experiment = {
   quick: QUICK,
   trains: true,
   plan(options): Promise<Task[]> {
-    const data = dataOf(options, numTrainOf(options, 500, 200));
-    const solver = adamSolver(5e-4, 100, epochsOf(options, 25, 10));
+    const { data, numEpochs } = experimentScale(options, { numTrain: [500, 200], numEpochs: [25, 10] });
+    const solver = adamSolver(5e-4, 100, numEpochs);
     return Promise.resolve(
       dropoutValues(options).map((p) =>
         trainTask(dropoutLabel(p), options, {

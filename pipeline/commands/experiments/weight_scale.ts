@@ -14,13 +14,11 @@ import { formatPercent, percentCell } from "../../../reports/format.ts";
 import { weightScaleRows, type WeightScaleRun, weightScaleSpec } from "../../../reports/specs.ts";
 import {
   adamSolver,
-  dataOf,
-  epochsOf,
   type Experiment,
   type ExperimentOptions,
+  experimentScale,
   fcModel,
   logspace,
-  numTrainOf,
   reportFrame,
   runByLabel,
   runNumbers,
@@ -90,8 +88,8 @@ export const weightScaleExperiment: Experiment = {
   quick: QUICK,
   trains: true,
   plan(options) {
-    const data = dataOf(options, numTrainOf(options, 1000, 500));
-    const solver = adamSolver(1e-3, 50, epochsOf(options, 10, 3));
+    const { data, numEpochs } = experimentScale(options, { numTrain: [1000, 500], numEpochs: [10, 3] });
+    const solver = adamSolver(1e-3, 50, numEpochs);
     const tasks: Task[] = [];
     for (const scale of weightScales(options)) {
       for (const group of GROUPS) {
