@@ -7,7 +7,7 @@
  */
 
 import { type Data, formatShape, type Tensor, zeros } from "../tensor.ts";
-import { defineTask, markStandardBackend, parallelFor, threads } from "./parallel.ts";
+import { defineTask, markStandardBackend, parallelFor } from "./parallel.ts";
 
 /**
  * Arguments of `gemm`, named as in BLAS: `C = alpha·op(A)·op(B) + beta·C`
@@ -239,13 +239,11 @@ export function gemm(args: GemmArgs): void {
   validate(full);
   if (m === 0 || n === 0) return;
   if (m * n * k >= PARALLEL_GEMM_MIN) {
-    if (m >= 2 * ROW_UNIT) {
-      if (threads() > 1) return gemmBlocks(full, 0, rowBlock(m));
-    } else if (n >= 2 * COLUMN_UNIT) {
-      // Always in these blocks, on one thread too: a column block's sums differ from the whole product's in the
-      // last bits, so the blocks, not the threads, must decide them.
-      return gemmBlocks(full, 1, columnBlock(n));
-    }
+    // Always in blocks fixed by the shape, on one thread too: a backend may sum a block differently from the whole
+    // product (OpenBLAS picks other kernels for smaller products on AVX-512 cores), so the blocks, not the threads,
+    // must decide the bits.
+    if (m >= 2 * ROW_UNIT) return gemmBlocks(full, 0, rowBlock(m));
+    if (n >= 2 * COLUMN_UNIT) return gemmBlocks(full, 1, columnBlock(n));
   }
   backend.gemm(full);
 }
@@ -257,9 +255,9 @@ export const PARALLEL_GEMM_MIN = 1 << 21;
  * Row blocks are multiples of this many rows. A row of C then keeps its
  * place in the kernels' register blocks (OpenBLAS's Haswell sgemm works in
  * 16-row tiles and its edge kernels sum differently; 6 and 3 rows for the
- * wasm and ts kernels), so a product split into row blocks equals the whole
- * product bit for bit (checked by the tests), and any number of threads may
- * share it.
+ * wasm and ts kernels), so with those kernels the blocks also equal the
+ * whole product bit for bit. Other OpenBLAS kernels (Cooperlake, SkylakeX)
+ * do not promise that, which is why the blocks depend on the shape alone.
  */
 const ROW_UNIT = 48;
 
@@ -270,11 +268,17 @@ const ROW_UNIT = 48;
  */
 const COLUMN_UNIT = 64;
 
-/** Rows per block: about two blocks per thread, for balance when a core is busy elsewhere. */
+/**
+ * Rows per block: four blocks (fewer when short), whatever the thread count: two per thread on two cores, for
+ * balance when a core is busy elsewhere; at most four threads share one product.
+ */
 function rowBlock(m: number): number {
-  const blocks = Math.min(2 * threads(), Math.floor(m / ROW_UNIT));
+  const blocks = Math.min(ROW_BLOCKS, Math.floor(m / ROW_UNIT));
   return Math.ceil(m / blocks / ROW_UNIT) * ROW_UNIT;
 }
+
+/** Row blocks of a large product (on one thread too: see {@link rowBlock}). */
+const ROW_BLOCKS = 4;
 
 /** Columns per block: four blocks (fewer when narrow), whatever the thread count. */
 function columnBlock(n: number): number {
