@@ -215,8 +215,12 @@ for (const b of availableBackends().filter((b) => b.available)) {
 // a user's machine picks its own (Cooperlake or SkylakeX on AVX-512 cores, which do not), so the test above runs
 // again in a child process that lets OpenBLAS choose.
 const pinnedCore = Deno.env.get("OPENBLAS_CORETYPE");
+const ownKernelSkip = skip ||
+  (pinnedCore === undefined
+    ? " (skipped: OPENBLAS_CORETYPE is unset, so the test above already ran OpenBLAS's own kernel)"
+    : "");
 Deno.test({
-  name: `gemm on blas gives the same bits on 1 and 2 threads with the kernel OpenBLAS picks itself${skip}`,
+  name: `gemm on blas gives the same bits on 1 and 2 threads with the kernel OpenBLAS picks itself${ownKernelSkip}`,
   ignore: !canShare || pinnedCore === undefined || !availableBackends().some((b) => b.name === "blas" && b.available),
   async fn() {
     const env = Deno.env.toObject();
