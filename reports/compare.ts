@@ -14,7 +14,7 @@
  * @module
  */
 
-import { splitDash } from "./_accuracy.ts";
+import { epochX, splitDash } from "./_accuracy.ts";
 import { chartFrame } from "./theme.ts";
 import {
   accuracyRows,
@@ -291,7 +291,7 @@ export function compareAccuracySpec(runs: readonly LabelledRun[], groups: readon
     width: 700,
     height: 320,
     encoding: {
-      x: { field: "x", type: "quantitative", title: "Epoch", axis: { tickMinStep: 1, format: "~g" } },
+      x: { field: "x", type: "quantitative", title: "Epoch", axis: epochX.axis },
       color: groupColor(groups),
       tooltip: [...bandTooltip("Epoch", ".2%"), { field: "split", type: "nominal", title: "Split" }],
     },

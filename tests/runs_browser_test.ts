@@ -16,7 +16,8 @@ const skip = await browserSkipReason();
 if (skip) console.warn(`runs_browser_test: skipped, ${skip}`);
 
 const SHOTS = new URL("../out/screenshots/runs/", import.meta.url).pathname;
-const SMALL = ["--hidden-dims", "8", "--num-train", "50", "--num-val", "50", "--batch-size", "10", "--epochs", "3"];
+// Ten epochs: an epoch axis that reaches 10 once read "1e+1" (vega's tick precision with a "~g" format).
+const SMALL = ["--hidden-dims", "8", "--num-train", "50", "--num-val", "50", "--batch-size", "10", "--epochs", "10"];
 
 browserTest(
   `a comparison of three settings with two seeds each opens offline: bands drawn, settings toggle works${
@@ -58,7 +59,7 @@ browserTest(
     await tab.goto(`file://${root}/compare.html`);
     await tab.eval("window.gradstream.ready.then(() => true)");
     const seen = await tab.eval<
-      { charts: { interactive: boolean; areas: number; lines: number }[]; legend: string[] }
+      { charts: { interactive: boolean; areas: number; lines: number }[]; legend: string[]; ticks: string[] }
     >(
       `(() => ({
         charts: [...document.querySelectorAll("figure.chart")].map((f) => ({
@@ -69,8 +70,12 @@ browserTest(
         legend: [...document.querySelectorAll("figure.chart")][0]
           ? [...document.querySelectorAll("#chart-0 .chart-live svg g.role-legend-label text")].map((t) => t.textContent)
           : [],
+        ticks: [...document.querySelectorAll(".chart-live svg g.role-axis-label text")].map((t) => t.textContent),
       }))()`,
     );
+    assertGreater(seen.ticks.length, 0, "no axis labels");
+    for (const tick of seen.ticks) assert(/^[−-]?[\d,.]+%?$/.test(tick), `unreadable tick "${tick}"`);
+    assert(seen.ticks.includes("10"), `the epoch axis reaches 10: ${seen.ticks.join(" ")}`);
     assertEquals(seen.charts.length, 2);
     for (const c of seen.charts) {
       assert(c.interactive, "a chart was not drawn by vega-embed");
