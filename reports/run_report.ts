@@ -173,6 +173,17 @@ export interface TrainingReportInput {
 }
 
 /**
+ * The checks `--check-every N` adds between epoch ends, in words (", every 200 iterations"), or "" for runs
+ * without them: the first such check is at iteration N.
+ */
+function checksBetweenEpochs(runs: readonly LabelledRun[]): string {
+  const between = runs.flatMap((run) =>
+    run.records.flatMap((r) => r.kind === "epoch" && !r.epochEnd && r.iteration > 1 ? [r.iteration] : [])
+  );
+  return between.length === 0 ? "" : `, every ${Math.min(...between).toLocaleString("en-US")} iterations`;
+}
+
+/**
  * A training report: headline numbers, the summary table, training loss per
  * iteration and accuracy per epoch for every run, then any extra sections.
  * A live page has no headline numbers or summary table (they would be
@@ -194,8 +205,8 @@ export function trainingReport(input: TrainingReportInput): Report {
     },
     {
       heading: "Accuracy",
-      text:
-        "Training accuracy (on a subsample of the training set) and validation accuracy at every check: after the first step and at the end of every epoch.",
+      text: "Training accuracy (on a subsample of the training set) and validation accuracy at every check: " +
+        `after the first step${checksBetweenEpochs(runs)} and at the end of every epoch.`,
       spec: accuracyCurveSpec(runs),
       live: "accuracy",
     },

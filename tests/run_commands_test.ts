@@ -165,6 +165,13 @@ Deno.test("train --check-every adds accuracy checks inside epochs and leaves the
       rs.filter((r): r is EpochRecord => r.kind === "epoch").map((r) => r.iteration);
     assertEquals(checks(a), [1, 5, 10]);
     assertEquals(checks(b), [1, 2, 4, 5, 6, 8, 10]);
+    // The report says when the checks were made.
+    const page = (name: string) => Deno.readTextFile(`${out}/${name}/report.html`);
+    assertMatch(
+      await page("watched"),
+      /at every check: after the first step, every 2 iterations and at the end of every/,
+    );
+    assertMatch(await page("plain"), /at every check: after the first step and at the end of every epoch/);
     // Part of the run's identity: its own default folder.
     const named = await train([...TINY, "--out", out, "--check-every", "2"]);
     assertMatch(named.out[0], /^train: \S+\/fc-sample-h8-e2-n50-nval50-check2-[0-9a-f]{8} \(/);
