@@ -173,14 +173,18 @@ export interface TrainingReportInput {
 }
 
 /**
- * The checks `--check-every N` adds between epoch ends, in words (", every 200 iterations"), or "" for runs
- * without them: the first such check is at iteration N.
+ * The checks `--check-every N` added between epoch ends, in words: ", every 200 iterations" when every run that has
+ * them shares N (a run's first such check is at iteration N), ", between epoch ends" when runs differ, "" without any.
  */
 function checksBetweenEpochs(runs: readonly LabelledRun[]): string {
-  const between = runs.flatMap((run) =>
-    run.records.flatMap((r) => r.kind === "epoch" && !r.epochEnd && r.iteration > 1 ? [r.iteration] : [])
-  );
-  return between.length === 0 ? "" : `, every ${Math.min(...between).toLocaleString("en-US")} iterations`;
+  const every = new Set(runs.flatMap((run) => {
+    const between = run.records.flatMap((r) =>
+      r.kind === "epoch" && !r.epochEnd && r.iteration > 1 ? [r.iteration] : []
+    );
+    return between.length === 0 ? [] : [Math.min(...between)];
+  }));
+  if (every.size === 0) return "";
+  return every.size === 1 ? `, every ${[...every][0].toLocaleString("en-US")} iterations` : ", between epoch ends";
 }
 
 /**

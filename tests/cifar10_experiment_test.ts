@@ -55,6 +55,7 @@ Deno.test("cifar10 --quick trains a few sample images and evaluates the validati
   const task = await cifar10Task({ dataset: "sample", quick: true, seed: 0 });
   assertEquals([task.data.numTrain, task.data.numVal, task.data.numTest], [96, 100, undefined]);
   assertEquals([task.solver.batchSize, task.solver.numEpochs, task.evaluate], [32, 2, "validation"]);
+  assertEquals(task.solver.learningRate, 0.005, "quick mode's gentler peak rate (six steps diverge at 0.1)");
   assertEquals(task.model, CIFAR10_MODEL);
 });
 

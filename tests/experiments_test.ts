@@ -6,7 +6,7 @@
  * command-line mistakes give one line and exit code 2.
  */
 
-import { assert, assertEquals, assertGreater, assertMatch, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertGreater, assertLess, assertMatch, assertStringIncludes } from "@std/assert";
 import { main } from "../pipeline/commands/experiment.ts";
 import { withoutTiming } from "../pipeline/commands/experiments/common.ts";
 import { EXPERIMENTS } from "../pipeline/commands/experiments/index.ts";
@@ -169,6 +169,10 @@ Deno.test("cifar10 --quick: the confusion matrix, per-class accuracy and the eva
   assertEquals(confusion.length, 100, "10 × 10 cells");
   assertEquals(confusion.reduce((a, r) => a + r.count!, 0), 100, "every validation image counted once");
   assertEquals(datasets.find((d) => d?.perClassAccuracy)!.perClassAccuracy.length, 10);
+  // At the recipe's peak rate 0.1 these six steps of batch 32 diverged (loss 3.3, then 60).
+  const losses = [...outputs.get("cifar10")!.runs.values()][0].flatMap((r) => r.kind === "iteration" ? [r.loss] : []);
+  assertEquals(losses.length, 6);
+  for (const loss of losses) assertLess(loss, 2 * losses[0], `losses ${losses.join(", ")}`);
 });
 
 Deno.test("weight-scale --quick gives the same records and report with 1 and 2 workers (timing aside)", async () => {

@@ -188,3 +188,20 @@ Deno.test("renderReport shortens a 200 kB run label in charts, keeps it whole in
   assert(short.length <= 64 && short.startsWith("xxxx") && short.includes("…"), short);
   assertStringIncludes(markupOnly(html), `<td>${label}</td>`);
 });
+
+Deno.test("the accuracy section says when the runs were checked: every N iterations, or between epoch ends when runs differ", () => {
+  // The first check --check-every N adds (at iteration N, inside the first epoch), after the first step's check.
+  const withChecks = (every: number) =>
+    baseline.flatMap((r) =>
+      r.kind === "epoch" && r.iteration === 1 ? [r, { ...r, iteration: every, epochEnd: false }] : [r]
+    );
+  const text = (...everies: number[]) =>
+    trainingReport({
+      title: "t",
+      runs: everies.map((n, i) => ({ label: `r${i}`, records: n === 0 ? baseline : withChecks(n) })),
+    }).sections.find((s) => s.heading === "Accuracy")!.text ?? "";
+  assertStringIncludes(text(0), "after the first step and at the end of every epoch.");
+  assertStringIncludes(text(0, 5), "after the first step, every 5 iterations and at the end of every epoch.");
+  assertStringIncludes(text(5, 5), "every 5 iterations");
+  assertStringIncludes(text(5, 3), "after the first step, between epoch ends and at the end of every epoch.");
+});
